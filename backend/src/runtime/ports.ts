@@ -1,0 +1,111 @@
+/**
+ * The runtime's ports: everything the pause logic may know about the world below it.
+ *
+ * The processor sees a `ProcessorContext` and nothing else (like Kafka Streams' Processor API).
+ * Engines (Kafka, embedded) implement `FlowEngine`; the HTTP layer talks to `FlowEngine` only.
+ * Imports point one way: processor -> runtime ports; adapters -> ports; api -> ports.
+ */
+
+export type KeyStatus = 'ACTIVE' | 'PAUSED';
+
+/** A record header. Kept as an ordered list: Kafka allows repeated keys and keeps their order. */
+export interface Header {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+/** A record as read from an input topic. Immutable. */
+export interface InputRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly Header[];
+  /** Record timestamp (ms since epoch) as stored in the log. */
+  readonly timestamp: number;
+}
+
+/** A record to write. `partition` unset means: the Java-compatible murmur2 partitioner picks. */
+export interface OutputRecord {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly Header[];
+  readonly timestamp: number;
+  readonly partition?: number;
+}
+
+/** What the processor knows of a key's status; `version` changes on every status write seen. */
+export interface StatusEntry {
+  readonly status: KeyStatus;
+  /** Monotonic per table; 0 when the key was never written. */
+  readonly version: number;
+}
+
+/** One event held in a buffer. `seq` is its input offset: a natural, replay-stable sequence. */
+export interface BufferedEvent {
+  readonly seq: number;
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly headers: readonly Header[];
+  readonly timestamp: number;
+}
+
+/**
+ * A task's durable per-key queue. Synchronous by design: the task thread never awaits the store.
+ * Entries of one key are ordered by `seq`; writing an existing (key, seq) overwrites it, which makes
+ * re-buffering a replayed input record idempotent.
+ */
+export interface BufferStore {
+  append(event: BufferedEvent): void;
+  /** Oldest first, at most `limit` entries. */
+  read(key: string, limit: number): BufferedEvent[];
+  /** Removes the given entries (typically a drained slice). */
+  remove(key: string, seqs: readonly number[]): void;
+  count(key: string): number;
+  /** Keys holding at least one entry, found by scanning the store (used to rebuild the dirty set). */
+  keys(): string[];
+}
+
+/** Reasons a record is routed to the dead-letter topic. A closed list: dashboards filter on it. */
+export type DeadLetterReason =
+  | 'MISSING_KEY'
+  | 'INVALID_EVENT'
+  | 'INVALID_COMMAND'
+  | 'BUFFER_FULL';
+
+/** What a task reports as it works; feeds metrics and the live event stream. */
+export type ProcessingEvent =
+  | { readonly type: 'processed'; readonly key: string; readonly partition: number }
+  | { readonly type: 'buffered'; readonly key: string; readonly partition: number }
+  | { readonly type: 'drained'; readonly key: string; readonly partition: number; readonly count: number; readonly remaining: number }
+  | { readonly type: 'dead-lettered'; readonly key: string | null; readonly partition: number; readonly reason: DeadLetterReason };
+
+/** The narrow view of the runtime that the pause logic gets. */
+export interface ProcessorContext {
+  readonly partition: number;
+  readonly buffer: BufferStore;
+  status(key: string): StatusEntry;
+  /** Sends a record to the flow's output topic, in the task's current transaction. */
+  forward(record: OutputRecord): void;
+  /** Sends a record to the flow's dead-letter topic with reason and source in headers. */
+  deadLetter(record: InputRecord, reason: DeadLetterReason, message: string): void;
+  report(event: ProcessingEvent): void;
+}
+
+/** Which input a record came from. */
+export type InputKind = 'event' | 'command';
+
+export interface Processor {
+  init(context: ProcessorContext): void;
+  process(record: InputRecord, kind: InputKind): void;
+  /** Wall-clock punctuation: the safety net for stranded events (rule 4). */
+  punctuate(now: number): void;
+  /**
+   * Continues unfinished drains, forwarding at most `budget` events in all. Returns how many it
+   * forwarded; 0 means no drain is pending. The runtime calls it between input batches so that a
+   * huge buffer never stalls the task longer than one slice (rule 7).
+   */
+  drainStep(budget: number): number;
+  close(): void;
+}
