@@ -1,0 +1,193 @@
+/**
+ * Settings: the flows file plus environment variables. Every bad value stops startup with an
+ * error that names the setting (SEMANTICS rule 8).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface FlowTopics {
+  readonly main: string;
+  readonly trigger: string;
+  readonly status: string;
+  readonly output: string;
+  readonly dlq: string;
+  readonly changelog: string;
+}
+
+export interface FlowDefinition {
+  readonly id: string;
+  readonly topics: FlowTopics;
+  /** Partitions to create the flow's topics with (init_topics, embedded engine). */
+  readonly partitions: number;
+}
+
+export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
+
+export interface RuntimeSettings {
+  readonly applicationId: string;
+  readonly processingGuarantee: ProcessingGuarantee;
+  readonly commitIntervalMs: number;
+  readonly punctuateIntervalMs: number;
+  /** Most events one drain slice forwards before the task returns to its input (rule 7). */
+  readonly drainSliceSize: number;
+  /** Per-key buffer capacity; 0 means unlimited. Events past it go to the DLQ as BUFFER_FULL. */
+  readonly maxBufferPerKey: number;
+  readonly stateDir: string;
+}
+
+export interface Settings {
+  readonly flows: readonly FlowDefinition[];
+  readonly runtime: RuntimeSettings;
+  /** Set: run on Kafka. Unset: run on the embedded engine. */
+  readonly kafkaBrokers: string | undefined;
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly apiToken: string | undefined;
+    readonly corsOrigins: readonly string[];
+    /** host:port other instances use to reach this one (interactive queries). */
+    readonly advertisedUrl: string;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`invalid setting ${setting}: ${message}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+const FLOW_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+
+export function repoRoot(): string {
+  return path.resolve(import.meta.dirname, '../../..');
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function object(value: unknown, setting: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(setting, 'expected an object');
+  }
+  return value as Record<string, unknown>;
+}
+
+function topicName(value: unknown, setting: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !TOPIC_NAME.test(value)) {
+    throw new ConfigError(setting, `expected a Kafka topic name (letters, digits, . _ -), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Parses the flows file's content. `source` names the file in error messages. */
+export function parseFlowsFile(
+  json: unknown,
+  source: string,
+): { applicationId: string; flows: FlowDefinition[] } {
+  const root = object(json, source);
+  const applicationId = root.applicationId ?? 'event-pause';
+  if (typeof applicationId !== 'string' || !FLOW_ID.test(applicationId)) {
+    throw new ConfigError(`${source}: applicationId`, `expected letters, digits, . _ -, got ${JSON.stringify(applicationId)}`);
+  }
+  const defaultPartitions = root.partitions ?? 6;
+  if (!Number.isInteger(defaultPartitions) || (defaultPartitions as number) < 1 || (defaultPartitions as number) > 1000) {
+    throw new ConfigError(`${source}: partitions`, `expected an integer from 1 to 1000, got ${JSON.stringify(defaultPartitions)}`);
+  }
+  if (!Array.isArray(root.flows) || root.flows.length === 0) {
+    throw new ConfigError(`${source}: flows`, 'expected a non-empty array of flows');
+  }
+  const seen = new Set<string>();
+  const flows = root.flows.map((entry: unknown, i: number): FlowDefinition => {
+    const at = `${source}: flows[${i}]`;
+    const flow = object(entry, at);
+    const id = flow.id;
+    if (typeof id !== 'string' || !FLOW_ID.test(id)) {
+      throw new ConfigError(`${at}.id`, `expected letters, digits, . _ - (at most 100), got ${JSON.stringify(id)}`);
+    }
+    if (seen.has(id)) throw new ConfigError(`${at}.id`, `duplicate flow id "${id}"`);
+    seen.add(id);
+    const partitions = flow.partitions ?? defaultPartitions;
+    if (!Number.isInteger(partitions) || (partitions as number) < 1 || (partitions as number) > 1000) {
+      throw new ConfigError(`${at}.partitions`, `expected an integer from 1 to 1000, got ${JSON.stringify(partitions)}`);
+    }
+    const known = new Set(['id', 'partitions', 'mainTopic', 'triggerTopic', 'statusTopic', 'outputTopic', 'dlqTopic']);
+    for (const field of Object.keys(flow)) {
+      if (!known.has(field)) throw new ConfigError(`${at}.${field}`, `unknown setting (known: ${[...known].join(', ')})`);
+    }
+    const topics: FlowTopics = {
+      main: topicName(flow.mainTopic, `${at}.mainTopic`, `${id}-in`),
+      trigger: topicName(flow.triggerTopic, `${at}.triggerTopic`, `${id}-resume`),
+      status: topicName(flow.statusTopic, `${at}.statusTopic`, `${id}-status`),
+      output: topicName(flow.outputTopic, `${at}.outputTopic`, `${id}-out`),
+      dlq: topicName(flow.dlqTopic, `${at}.dlqTopic`, `${id}-dlq`),
+      changelog: `${applicationId}-${id}-buffer-changelog`,
+    };
+    const names = Object.values(topics);
+    if (new Set(names).size !== names.length) throw new ConfigError(at, 'a flow needs five distinct topics');
+    return { id, topics, partitions: partitions as number };
+  });
+  return { applicationId, flows };
+}
+
+export function loadSettings(env: Env = process.env): Settings {
+  const file = env.EVENT_PAUSE_CONFIG ?? path.join(repoRoot(), 'config', 'flows.json');
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('EVENT_PAUSE_CONFIG', `cannot read flows file ${file}: ${(error as Error).message}`);
+  }
+  const { applicationId, flows } = parseFlowsFile(json, file);
+
+  const guarantee = env.PROCESSING_GUARANTEE ?? 'exactly_once';
+  if (guarantee !== 'exactly_once' && guarantee !== 'at_least_once') {
+    throw new ConfigError('PROCESSING_GUARANTEE', `expected exactly_once or at_least_once, got "${guarantee}"`);
+  }
+  const brokers = env.KAFKA_BROKERS?.trim() || undefined;
+  if (brokers !== undefined && !brokers.split(',').every((b) => /^[^\s:,]+:\d{1,5}$/.test(b.trim()))) {
+    throw new ConfigError('KAFKA_BROKERS', `expected host:port[,host:port...], got "${brokers}"`);
+  }
+  const port = intSetting(env, 'PORT', 8080, 0, 65535);
+  const host = env.HOST ?? '0.0.0.0';
+  const corsOrigins = (env.CORS_ORIGINS ?? 'http://localhost:4200,http://127.0.0.1:4200')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  for (const origin of corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError('CORS_ORIGINS', `expected origins like http://host:port, got "${origin}"`);
+    }
+  }
+  const apiToken = env.API_TOKEN === '' ? undefined : env.API_TOKEN;
+  const advertisedUrl = env.ADVERTISED_URL ?? `http://127.0.0.1:${port}`;
+  if (!/^https?:\/\/[^/\s]+$/.test(advertisedUrl)) {
+    throw new ConfigError('ADVERTISED_URL', `expected http://host:port, got "${advertisedUrl}"`);
+  }
+  return {
+    flows,
+    kafkaBrokers: brokers,
+    runtime: {
+      applicationId: env.APPLICATION_ID ?? applicationId,
+      processingGuarantee: guarantee,
+      commitIntervalMs: intSetting(env, 'COMMIT_INTERVAL_MS', 100, 1, 60_000),
+      punctuateIntervalMs: intSetting(env, 'PUNCTUATE_INTERVAL_MS', 1000, 10, 3_600_000),
+      drainSliceSize: intSetting(env, 'DRAIN_SLICE_SIZE', 2000, 1, 1_000_000),
+      maxBufferPerKey: intSetting(env, 'MAX_BUFFER_PER_KEY', 0, 0, Number.MAX_SAFE_INTEGER),
+      stateDir: env.STATE_DIR ?? path.join(repoRoot(), '.data', 'state'),
+    },
+    http: { host, port, apiToken, corsOrigins, advertisedUrl },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The pause logic: the seed's decision tree, and nothing else.
+ *
+ *   resume command                      -> drain the key's buffer
+ *   event, key PAUSED                   -> buffer it
+ *   event, key ACTIVE, buffer not empty -> drain, then forward it
+ *   event, key ACTIVE, buffer empty     -> forward it
+ *   punctuation                         -> drain every buffered key that is ACTIVE (stranded events)
+ *
+ * Two additions keep the promises of SEMANTICS.md: drains run in bounded slices, and while a key
+ * still has buffered events its new events join the back of the buffer (rules 3 and 7).
+ */
+import { decodeEvent, decodeResumeCommand } from '../model/wire.ts';
+import type { BufferedEvent, InputKind, InputRecord, Processor, ProcessorContext } from '../runtime/ports.ts';
+
+export interface PauseAwareOptions {
+  /** Most events forwarded by one drain slice. */
+  readonly drainSliceSize: number;
+  /** Per-key buffer capacity; 0 means unlimited. */
+  readonly maxBufferPerKey: number;
+}
+
+/**
+ * A drain in progress. An ACTIVE-status drain goes on while the key stays ACTIVE. A drain ordered
+ * by a resume command goes on even while the status table still shows PAUSED (it may lag), but
+ * stops at events buffered after the command, and if the key's status is written again.
+ */
+interface Drain {
+  readonly byCommand: boolean;
+  readonly statusVersion: number;
+  stopBeforeSeq: number;
+}
+
+export class PauseAwareProcessor implements Processor {
+  readonly #options: PauseAwareOptions;
+  #context!: ProcessorContext;
+  /** Dirty-key set: keys with buffered events and how many. Rebuilt from the store on init. */
+  readonly #buffered = new Map<string, number>();
+  readonly #drains = new Map<string, Drain>();
+
+  constructor(options: PauseAwareOptions) {
+    this.#options = options;
+  }
+
+  init(context: ProcessorContext): void {
+    this.#context = context;
+    this.#buffered.clear();
+    this.#drains.clear();
+    for (const key of context.buffer.keys()) this.#buffered.set(key, context.buffer.count(key));
+  }
+
+  process(record: InputRecord, kind: InputKind): void {
+    const ctx = this.#context;
+    if (record.key === null) {
+      ctx.deadLetter(record, 'MISSING_KEY', 'record has no key');
+      return;
+    }
+    const key = record.key.toString('utf8');
+
+    if (kind === 'command') {
+      const command = decodeResumeCommand(record.value);
+      if (!command.ok) {
+        ctx.deadLetter(record, 'INVALID_COMMAND', command.error);
+        return;
+      }
+      if (this.#buffered.has(key)) {
+        this.#drains.set(key, { byCommand: true, statusVersion: ctx.status(key).version, stopBeforeSeq: Infinity });
+        this.#drainSlice(key, this.#options.drainSliceSize);
+      }
+      return;
+    }
+
+    const event = decodeEvent(record.value);
+    if (!event.ok) {
+      ctx.deadLetter(record, 'INVALID_EVENT', event.error);
+      return;
+    }
+    if (ctx.status(key).status === 'PAUSED') {
+      const drain = this.#drains.get(key);
+      if (drain?.byCommand) drain.stopBeforeSeq = Math.min(drain.stopBeforeSeq, record.offset);
+      this.#buffer(key, record);
+      return;
+    }
+    if (this.#buffered.has(key)) {
+      if (!this.#drains.has(key)) this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
+      this.#drainSlice(key, this.#options.drainSliceSize);
+      if (this.#buffered.has(key)) {
+        this.#buffer(key, record);
+        return;
+      }
+    }
+    ctx.forward(record);
+    ctx.report({ type: 'processed', key, partition: ctx.partition });
+  }
+
+  punctuate(_now: number): void {
+    for (const key of this.#buffered.keys()) {
+      if (!this.#drains.has(key) && this.#context.status(key).status === 'ACTIVE') {
+        this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
+      }
+    }
+    this.drainStep(this.#options.drainSliceSize);
+  }
+
+  drainStep(budget: number): number {
+    let forwarded = 0;
+    for (const key of [...this.#drains.keys()]) {
+      if (forwarded >= budget) break;
+      forwarded += this.#drainSlice(key, Math.min(budget - forwarded, this.#options.drainSliceSize));
+    }
+    return forwarded;
+  }
+
+  close(): void {
+    this.#buffered.clear();
+    this.#drains.clear();
+  }
+
+  #buffer(key: string, record: InputRecord): void {
+    const ctx = this.#context;
+    const count = this.#buffered.get(key) ?? 0;
+    if (this.#options.maxBufferPerKey > 0 && count >= this.#options.maxBufferPerKey) {
+      ctx.deadLetter(record, 'BUFFER_FULL', `key already holds ${count} buffered events (MAX_BUFFER_PER_KEY)`);
+      return;
+    }
+    const event: BufferedEvent = {
+      seq: record.offset,
+      key,
+      value: record.value,
+      headers: record.headers,
+      timestamp: record.timestamp,
+    };
+    ctx.buffer.append(event);
+    this.#buffered.set(key, count + 1);
+    ctx.report({ type: 'buffered', key, partition: ctx.partition });
+  }
+
+  /** Forwards up to `limit` of the key's oldest buffered events, then removes them. */
+  #drainSlice(key: string, limit: number): number {
+    const ctx = this.#context;
+    const drain = this.#drains.get(key);
+    const stopBeforeSeq = drain === undefined ? undefined : this.#drainBound(key, drain);
+    if (stopBeforeSeq === undefined) {
+      this.#drains.delete(key);
+      return 0;
+    }
+    const read = ctx.buffer.read(key, limit);
+    const slice = read.filter((event) => event.seq < stopBeforeSeq);
+    for (const event of slice) {
+      ctx.forward({ key: Buffer.from(event.key, 'utf8'), value: event.value, headers: event.headers, timestamp: event.timestamp });
+    }
+    ctx.buffer.remove(key, slice.map((event) => event.seq));
+
+    const exhausted = read.length < limit;
+    const remaining = exhausted ? read.length - slice.length : Math.max((this.#buffered.get(key) ?? 0) - slice.length, 1);
+    if (remaining === 0) this.#buffered.delete(key);
+    else this.#buffered.set(key, remaining);
+    if (remaining === 0 || slice.length < read.length) this.#drains.delete(key);
+    if (slice.length > 0) ctx.report({ type: 'drained', key, partition: ctx.partition, count: slice.length, remaining });
+    return slice.length;
+  }
+
+  /** Where the drain must stop (exclusive seq), or undefined when it must not go on at all. */
+  #drainBound(key: string, drain: Drain): number | undefined {
+    const status = this.#context.status(key);
+    if (status.status === 'ACTIVE') return Infinity;
+    return drain.byCommand && status.version === drain.statusVersion ? drain.stopBeforeSeq : undefined;
+  }
+}

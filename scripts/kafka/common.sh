@@ -1,0 +1,64 @@
+# Shared settings for start_infra.sh, stop_infra.sh and init_topics.sh (sourced, not run).
+# Every path is absolute so the scripts work from any cwd.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_DATA_DIR=${KAFKA_DATA_DIR:-$ROOT/.data/kafka}
+case "$KAFKA_DATA_DIR" in /*) ;; *) KAFKA_DATA_DIR="$PWD/$KAFKA_DATA_DIR" ;; esac
+KAFKA_HEAP=${KAFKA_HEAP:--Xmx512m -Xms256m}
+KAFKA_HOME="$ROOT/.cache/kafka/$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+PID_FILE="$KAFKA_DATA_DIR/kafka.pid"
+# Short-lived CLI JVMs: skip C2 and G1 setup, they would only slow start-up.
+TOOL_JVM=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss1m -Xmx256m)
+
+say() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1 (no JVM needed).
+port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# Prints the pid recorded by start_infra.sh if that process is alive and still a Kafka broker
+# (guards against a stale pid file whose pid was reused).
+broker_pid() {
+  local pid
+  [ -f "$PID_FILE" ] || return 1
+  pid=$(cat "$PID_FILE")
+  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka ' || return 1
+  echo "$pid"
+}
+
+require_java() {
+  command -v java >/dev/null || die "java not found: apt-get install openjdk-17-jre-headless"
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+  [ "${v:-0}" -ge 17 ] || die "Java 17+ needed (found ${v:-none}): apt-get install openjdk-17-jre-headless"
+}
+
+# Assembles Kafka's jars from Maven Central into $KAFKA_LIBS once. The stamp holds the pom's
+# hash, so editing scripts/kafka/pom.xml re-assembles; an interrupted run leaves no stamp.
+ensure_kafka() {
+  local pom="$ROOT/scripts/kafka/pom.xml" stamp="$KAFKA_HOME/.complete" want
+  want="$(sha256sum "$pom" | cut -d' ' -f1) $KAFKA_VERSION"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+  command -v mvn >/dev/null || die "mvn not found: apt-get install maven"
+  say "downloading Kafka $KAFKA_VERSION from Maven Central (first run only)..."
+  rm -rf "$KAFKA_LIBS" "$KAFKA_LIBS.tmp"
+  mkdir -p "$KAFKA_HOME"
+  # -q still leaves ANSI noise with Debian's Maven 3.8, so keep its output for failures only.
+  if ! mvn -q -B -f "$pom" dependency:copy-dependencies -Dkafka.version="$KAFKA_VERSION" \
+      -DoutputDirectory="$KAFKA_LIBS.tmp" >"$KAFKA_HOME/mvn.log" 2>&1; then
+    cat "$KAFKA_HOME/mvn.log" >&2
+    die "could not assemble Kafka $KAFKA_VERSION (log: $KAFKA_HOME/mvn.log)"
+  fi
+  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  echo "$want" >"$stamp"
+  say "Kafka $KAFKA_VERSION assembled in $KAFKA_LIBS ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+}
+
+# Runs a Kafka CLI class with the cached jars, quiet logging and a fast-starting JVM.
+kafka_tool() {
+  java "${TOOL_JVM[@]}" -Dlog4j2.configurationFile="$ROOT/scripts/kafka/tools-log4j2.yaml" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
