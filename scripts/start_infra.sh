@@ -59,14 +59,14 @@ printf '[infra] waiting for the broker '
 deadline=$((SECONDS + 90))
 until port_open "$KAFKA_PORT"; do
   if ! kill -0 "$pid" 2>/dev/null; then
-    echo; tail -n 20 "$KAFKA_DATA_DIR/console.log" >&2
+    echo; grep -E 'ERROR|Caused by' "$KAFKA_DATA_DIR/console.log" | tail -n 5 >&2
     die "Kafka exited during startup; see $KAFKA_DATA_DIR/server.log"
   fi
   [ "$SECONDS" -lt "$deadline" ] || { echo; die "Kafka not listening after 90 s; see $KAFKA_DATA_DIR/server.log"; }
-  printf '.'; sleep 1
+  printf '.'; sleep 0.5
 done
-if ! timeout $((deadline - SECONDS + 1)) bash -c "source '$ROOT/scripts/kafka/common.sh'; \
-    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:$KAFKA_PORT --list" >/dev/null; then
+if ! timeout $((deadline - SECONDS + 1)) "${KAFKA_TOOL[@]}" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null; then
   echo; die "Kafka does not answer metadata requests; see $KAFKA_DATA_DIR/server.log"
 fi
 echo ' ready'

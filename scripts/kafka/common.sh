@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for start_infra.sh, stop_infra.sh and init_topics.sh (sourced, not run).
 # Every path is absolute so the scripts work from any cwd.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,7 +26,7 @@ broker_pid() {
   local pid
   [ -f "$PID_FILE" ] || return 1
   pid=$(cat "$PID_FILE")
-  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka ' || return 1
+  [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka ' || return 1
   echo "$pid"
 }
 
@@ -54,11 +55,10 @@ ensure_kafka() {
   fi
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
   echo "$want" >"$stamp"
-  say "Kafka $KAFKA_VERSION assembled in $KAFKA_LIBS ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+  say "Kafka $KAFKA_VERSION assembled in $KAFKA_LIBS ($(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars)"
 }
 
 # Runs a Kafka CLI class with the cached jars, quiet logging and a fast-starting JVM.
-kafka_tool() {
-  java "${TOOL_JVM[@]}" -Dlog4j2.configurationFile="$ROOT/scripts/kafka/tools-log4j2.yaml" \
-    -cp "$KAFKA_LIBS/*" "$@"
-}
+# (An array too, so that `timeout` can run it.)
+KAFKA_TOOL=(java "${TOOL_JVM[@]}" -Dlog4j2.configurationFile="$ROOT/scripts/kafka/tools-log4j2.yaml" -cp "$KAFKA_LIBS/*")
+kafka_tool() { "${KAFKA_TOOL[@]}" "$@"; }
