@@ -151,8 +151,10 @@ export class PauseAwareProcessor implements Processor {
     }
     ctx.buffer.remove(key, slice.map((event) => event.seq));
 
-    const exhausted = read.length < limit;
-    const remaining = exhausted ? read.length - slice.length : Math.max((this.#buffered.get(key) ?? 0) - slice.length, 1);
+    // A short read is exact. A full read that used up the count asks the store: the count only
+    // ever runs high (a replayed append overwrites), and a stale count would fake BUFFER_FULL.
+    const estimate = (this.#buffered.get(key) ?? 0) - slice.length;
+    const remaining = read.length < limit ? read.length - slice.length : estimate > 0 ? estimate : ctx.buffer.count(key);
     if (remaining === 0) this.#buffered.delete(key);
     else this.#buffered.set(key, remaining);
     if (remaining === 0 || slice.length < read.length) this.#drains.delete(key);

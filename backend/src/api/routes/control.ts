@@ -1,0 +1,154 @@
+/**
+ * The original system's endpoints, same paths, parameters and response shapes, so that its
+ * dashboard and scripts keep working. Additions are optional: X-Actor / X-Reason headers on
+ * pause and resume, and a `limit` on the buffer listing (the original returned it all).
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { actionMeta, type ApiContext } from '../context.ts';
+import { bufferedEventView } from '../control-plane.ts';
+import {
+  ActionHeaders,
+  ErrorResponse,
+  FlowKeyParams,
+  FlowParams,
+  Key,
+  KeyStatus,
+  limit,
+  MAX_BUFFER_LIST,
+  MAX_DATA_LENGTH,
+  MAX_RECENT_LIMIT,
+  WireEvent,
+} from '../schemas.ts';
+
+const tags = ['control (original API)'];
+
+const RecentRecord = Type.Object({
+  key: Type.Union([Type.String(), Type.Null()]),
+  eventId: Type.Union([Type.String(), Type.Null()]),
+  data: Type.Unknown(),
+  timestamp: Type.Union([Type.Number(), Type.Null()]),
+  partition: Type.Integer(),
+  offset: Type.Integer(),
+  consumedAt: Type.Number(),
+});
+
+const recentSchema = (which: 'input' | 'output') => ({
+  tags,
+  summary: `Recent records of the flow's ${which} topic, newest last`,
+  params: FlowParams,
+  querystring: Type.Object({ limit: limit(50, MAX_RECENT_LIMIT) }),
+  response: { 200: Type.Array(RecentRecord), 400: ErrorResponse, 404: ErrorResponse },
+});
+
+const actionSchema = (action: 'pause' | 'resume') => ({
+  tags,
+  summary:
+    action === 'pause'
+      ? 'Pause a key: writes PAUSED to the status topic (takes effect where each instance sees it)'
+      : 'Resume a key: writes ACTIVE to the status topic, then a resume command that drains its buffer',
+  params: FlowKeyParams,
+  headers: ActionHeaders,
+  response: { 202: Type.Unknown({ description: 'Accepted; no body, as the original' }), 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse },
+});
+
+export function controlRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
+  const { plane, cluster } = ctx;
+  return async (app) => {
+    app.post('/control/:flow/pause/:key', { schema: actionSchema('pause') }, async (request, reply) => {
+      const flow = plane.flow(request.params.flow);
+      await plane.pause(flow, [request.params.key], actionMeta(request));
+      return reply.status(202).send();
+    });
+
+    app.post('/control/:flow/resume/:key', { schema: actionSchema('resume') }, async (request, reply) => {
+      const flow = plane.flow(request.params.flow);
+      await plane.resume(flow, [request.params.key], actionMeta(request));
+      return reply.status(202).send();
+    });
+
+    app.post(
+      '/control/:flow/send',
+      {
+        schema: {
+          tags,
+          summary: 'Send a test event {id, data, timestamp} with a fresh id to the flow\'s main topic',
+          params: FlowParams,
+          querystring: Type.Object({
+            key: Key,
+            data: Type.String({ maxLength: MAX_DATA_LENGTH, description: `text, at most ${MAX_DATA_LENGTH} characters` }),
+          }),
+          response: {
+            200: Type.Object({ message: Type.String(), eventId: Type.String() }),
+            400: ErrorResponse,
+            401: ErrorResponse,
+            404: ErrorResponse,
+          },
+        },
+      },
+      async (request) => {
+        const flow = plane.flow(request.params.flow);
+        const id = randomUUID();
+        await plane.send(flow, request.query.key, id, request.query.data);
+        return { message: `Event sent: ${id}`, eventId: id };
+      },
+    );
+
+    app.get('/control/:flow/input-messages', { schema: recentSchema('input') }, async (request) => {
+      const flow = plane.flow(request.params.flow);
+      return plane.recent(flow.topics.main, request.query.limit);
+    });
+
+    app.get('/control/:flow/output-messages', { schema: recentSchema('output') }, async (request) => {
+      const flow = plane.flow(request.params.flow);
+      return plane.recent(flow.topics.output, request.query.limit);
+    });
+
+    app.get(
+      '/control/:flow/buffer/:key',
+      {
+        schema: {
+          tags,
+          summary: 'Buffered events of a key, oldest first, asked of the instance that owns its partition',
+          description: `At most \`limit\` events (default ${MAX_BUFFER_LIST}); the header ep-buffered-total gives the full count. For large buffers use /api/v1/flows/{flow}/keys/{key}/buffer.`,
+          params: FlowKeyParams,
+          querystring: Type.Object({ limit: limit(MAX_BUFFER_LIST, MAX_BUFFER_LIST) }),
+          response: { 200: Type.Array(WireEvent), 400: ErrorResponse, 404: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse },
+        },
+      },
+      async (request, reply) => {
+        const { flow: flowId, key } = request.params;
+        plane.flow(flowId);
+        const location = await cluster.locate(flowId, key, request);
+        if (location.kind === 'remote') {
+          const answer = await cluster.forward(request, location.url);
+          return reply.status(answer.statusCode as 200).headers(answer.headers).send(answer.body as never);
+        }
+        const total = location.buffer.count(key);
+        void reply.header('ep-buffered-total', String(total));
+        return location.buffer.read(key, request.query.limit).map((event) => {
+          const { id, data, timestamp } = bufferedEventView(event);
+          return { id, data, timestamp };
+        });
+      },
+    );
+
+    app.get(
+      '/control/:flow/status/:key',
+      {
+        schema: {
+          tags,
+          summary: 'Status of a key (ACTIVE when never set) from the replicated status table',
+          params: FlowKeyParams,
+          response: { 200: Type.Object({ key: Type.String(), status: KeyStatus }), 400: ErrorResponse, 404: ErrorResponse },
+        },
+      },
+      async (request) => {
+        const { flow: flowId, key } = request.params;
+        plane.flow(flowId);
+        return { key, status: plane.status(flowId, key).status };
+      },
+    );
+  };
+}

@@ -1,0 +1,55 @@
+/** Liveness, readiness and Prometheus metrics: what an orchestrator and a scraper ask. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { ApiContext } from '../context.ts';
+import { errorBody } from '../errors.ts';
+import { METRICS_CONTENT_TYPE, renderMetrics } from '../metrics.ts';
+import { ErrorResponse } from '../schemas.ts';
+
+const tags = ['operations'];
+
+export function opsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
+  const engine = ctx.plane.engine;
+  return async (app) => {
+    app.get(
+      '/health',
+      {
+        schema: { tags, summary: 'Liveness: the process answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+        logLevel: 'warn',
+      },
+      async () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/ready',
+      {
+        schema: {
+          tags,
+          summary: 'Readiness: status tables caught up and every assigned task restored (503 otherwise)',
+          response: { 200: Type.Object({ ready: Type.Boolean(), engine: Type.String() }), 503: ErrorResponse },
+        },
+        logLevel: 'warn',
+      },
+      async (_request, reply) => {
+        if (engine.isReady()) return { ready: true, engine: engine.info.kind };
+        return reply
+          .status(503)
+          .send(errorBody('NOT_READY', `engine ${engine.info.kind} is not ready: status tables are catching up or tasks are restoring`));
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          tags,
+          summary: 'Prometheus metrics (text format 0.0.4)',
+          produces: ['text/plain'],
+          response: { 200: Type.String() },
+        },
+        logLevel: 'warn',
+      },
+      async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(renderMetrics(engine, ctx.histogram)),
+    );
+  };
+}

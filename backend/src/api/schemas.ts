@@ -1,0 +1,74 @@
+/**
+ * TypeBox building blocks shared by the routes. Each route declares its own schema from these:
+ * one schema gives validation, the handler's static types and the OpenAPI document at once.
+ * `description` texts double as the hint in 400 messages (see errors.ts).
+ */
+import { Type } from 'typebox';
+
+export const MAX_KEY_LENGTH = 256;
+export const MAX_REASON_LENGTH = 500;
+export const MAX_ACTOR_LENGTH = 100;
+export const MAX_BULK_KEYS = 1000;
+export const MAX_RECENT_LIMIT = 1000;
+export const MAX_PAGE_LIMIT = 1000;
+export const MAX_DATA_LENGTH = 4096;
+/** The original endpoint returned a key's whole buffer; we stop at this many events. */
+export const MAX_BUFFER_LIST = 10_000;
+
+export const FlowId = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$',
+  description: 'a flow id: letters, digits, . _ - (at most 100)',
+});
+
+export const Key = Type.String({
+  minLength: 1,
+  maxLength: MAX_KEY_LENGTH,
+  description: `a record key, 1 to ${MAX_KEY_LENGTH} characters`,
+});
+
+export const FlowParams = Type.Object({ flow: FlowId });
+export const FlowKeyParams = Type.Object({ flow: FlowId, key: Key });
+
+export const Reason = Type.String({ maxLength: MAX_REASON_LENGTH, description: `free text, at most ${MAX_REASON_LENGTH} characters` });
+export const Actor = Type.String({
+  minLength: 1,
+  maxLength: MAX_ACTOR_LENGTH,
+  description: `who acts, 1 to ${MAX_ACTOR_LENGTH} characters`,
+});
+
+/** Optional reason and actor of a pause or resume, as headers (the original endpoints take no body). */
+export const ActionHeaders = Type.Object({
+  'x-actor': Type.Optional(Actor),
+  'x-reason': Type.Optional(Reason),
+});
+
+export const KeyStatus = Type.Union([Type.Literal('ACTIVE'), Type.Literal('PAUSED')]);
+
+export function limit(defaultValue: number, max: number) {
+  return Type.Integer({ minimum: 1, maximum: max, default: defaultValue, description: `an integer from 1 to ${max}` });
+}
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String(),
+    error: Type.String(),
+    message: Type.String(),
+  },
+  { description: 'What is wrong' },
+);
+
+/** An event as the original's `Event` record: `{id, data, timestamp}`. */
+export const WireEvent = Type.Object({
+  id: Type.Union([Type.String(), Type.Null()]),
+  data: Type.Unknown(),
+  timestamp: Type.Union([Type.Number(), Type.Null()]),
+});
+
+export const Accepted = Type.Object({
+  flow: Type.String(),
+  key: Type.String(),
+  status: KeyStatus,
+  reason: Type.Union([Type.String(), Type.Null()]),
+  actor: Type.String(),
+});

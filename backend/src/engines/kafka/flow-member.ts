@@ -1,0 +1,596 @@
+/**
+ * One flow's member of its consumer group (`<applicationId>-<flowId>`) on this instance: a
+ * consumer of `main` and `trigger`, one producer, and one StreamTask per assigned partition
+ * number. A single loop owns all of them:
+ *
+ *   rebalance? -> revoke: commit, checkpoint, close tasks; assign: restore stores, open tasks
+ *   poll a batch -> process each record in its task
+ *   one drain slice per task (a huge buffer drains in slices while input keeps flowing, rule 7)
+ *   punctuate due tasks (stranded events, rule 4)
+ *   commit interval passed -> commit
+ *
+ * exactly_once: everything a commit interval writes (output, dead letters, changelog) and the
+ * input offsets (sent with the consumer's group metadata: EOS v2 fencing) commit in one
+ * transaction. at_least_once: idempotent producer, flush, then commit offsets.
+ * A failed commit aborts, rewinds to the committed offsets and rebuilds the stores from their
+ * changelog; a fatal producer error restarts the member.
+ *
+ * Partitions are assigned by the `range` assignor with eager rebalancing: with main and trigger
+ * co-partitioned, partition p of both lands on the same member, and every rebalance revokes
+ * everything first, so no task ever runs while another member may own its partition.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
+import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
+import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
+import type { StatusTable } from '../../runtime/status-table.ts';
+import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
+import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
+import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
+import {
+  type ClientAdmin,
+  type ClientConfig,
+  ClientConsumer,
+  ClientProducer,
+  errorKind,
+  isQueueFull,
+  OFFSET_BEGINNING,
+  OFFSET_INVALID,
+  type RebalanceKind,
+  type TopicPartition,
+} from './client.ts';
+import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
+
+/** Most input records taken per poll. */
+const POLL_BATCH = 2000;
+/** Poll wait when nothing is draining (bounds punctuation and commit lateness when idle). */
+const IDLE_POLL_MS = 50;
+/** A commit is forced when this many records were written since the last one. */
+const MAX_UNCOMMITTED_WRITES = 200_000;
+const RESTORE_LOG_EVERY = 100_000;
+
+export interface FlowMemberOptions {
+  readonly flow: FlowDefinition;
+  readonly runtime: RuntimeSettings;
+  /** Partition count of main, trigger and changelog. */
+  readonly partitions: number;
+  /** Connection settings shared by every client (bootstrap servers, ...). */
+  readonly client: ClientConfig;
+  readonly admin: ClientAdmin;
+  readonly status: StatusTable;
+  /** client.id of the group member: this instance's advertised URL (other instances find it by it). */
+  readonly memberClientId: string;
+  readonly instanceId: string;
+  readonly sessionTimeoutMs: number;
+  readonly logger: Logger;
+  readonly report: (flowId: string, event: ProcessingEvent) => void;
+  readonly onCommit: (latencyMs: number) => void;
+}
+
+interface OpenTask {
+  readonly partition: number;
+  readonly store: LmdbBufferStore;
+  readonly logged: LoggedBufferStore;
+  readonly task: StreamTask;
+  nextPunctuate: number;
+  /** Buffered events in the task's store (kept from the task's reports, for metrics). */
+  buffered: number;
+}
+
+interface PendingSend {
+  readonly topic: string;
+  readonly partition: number | undefined;
+  readonly record: OutputRecord;
+}
+
+class StoppedError extends Error {}
+
+export class FlowMember {
+  readonly flow: FlowDefinition;
+  readonly #o: FlowMemberOptions;
+  readonly #log: Logger;
+  readonly #exactlyOnce: boolean;
+  #consumer!: ClientConsumer;
+  #producer!: ClientProducer;
+  readonly #tasks = new Map<number, OpenTask>();
+  /** Rebalance callbacks, handled in order by the loop between polls. */
+  #rebalances: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
+  #assignment: TopicPartition[] = [];
+  /** Next offset to commit per input partition ("topic:partition"). */
+  readonly #offsets = new Map<string, { topic: string; partition: number; offset: number }>();
+  #dirty = false;
+  #writesSinceCommit = 0;
+  #lastCommit = Date.now();
+  #overflow: PendingSend[] = [];
+  #draining = false;
+  #stopping = false;
+  #closing = false;
+  #loop: Promise<void> | undefined;
+  #assignedOnce!: Promise<void>;
+  #resolveAssigned!: () => void;
+  #ready = false;
+  #failures = 0;
+
+  constructor(options: FlowMemberOptions) {
+    this.flow = options.flow;
+    this.#o = options;
+    this.#log = options.logger.child({ flow: options.flow.id });
+    this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
+    this.#assignedOnce = new Promise((resolve) => (this.#resolveAssigned = resolve));
+  }
+
+  /** Joins the group; resolves once the first assignment is restored and running. */
+  async start(): Promise<void> {
+    await this.#connect();
+    this.#loop = this.#run();
+    await Promise.race([this.#assignedOnce, this.#loop]);
+  }
+
+  /** Finishes the transaction, checkpoints and closes the stores, leaves the group. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#loop;
+  }
+
+  /** First assignment handled and no restore in progress. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get partitionsOwned(): number[] {
+    return [...this.#tasks.keys()].sort((a, b) => a - b);
+  }
+
+  task(partition: number): OpenTask | undefined {
+    return this.#tasks.get(partition);
+  }
+
+  /** Buffered events in local tasks. */
+  get bufferedEvents(): number {
+    let sum = 0;
+    for (const task of this.#tasks.values()) sum += task.buffered;
+    return sum;
+  }
+
+  /** Input records not processed yet: end offset minus position, over local partitions. */
+  consumerLag(): number {
+    if (this.#assignment.length === 0) return 0;
+    let lag = 0;
+    try {
+      for (const position of this.#consumer.position(this.#assignment)) {
+        const end = this.#consumer.cachedEndOffset(position.topic, position.partition);
+        if (end !== undefined && position.offset !== undefined && position.offset >= 0) lag += Math.max(0, end - position.offset);
+      }
+    } catch {
+      return 0;
+    }
+    return lag;
+  }
+
+  /** The task's reports pass through here first, to keep the buffered count. */
+  noteReport(event: ProcessingEvent): void {
+    const task = this.#tasks.get(event.partition);
+    if (task === undefined) return;
+    if (event.type === 'buffered') task.buffered++;
+    else if (event.type === 'drained') task.buffered = Math.max(0, task.buffered - event.count);
+  }
+
+  async #connect(): Promise<void> {
+    const { flow, runtime, client } = this.#o;
+    const groupId = `${runtime.applicationId}-${flow.id}`;
+    this.#consumer = new ClientConsumer(
+      {
+        ...client,
+        'group.id': groupId,
+        'client.id': this.#o.memberClientId,
+        'partition.assignment.strategy': 'range',
+        'isolation.level': 'read_committed',
+        'session.timeout.ms': this.#o.sessionTimeoutMs,
+        'heartbeat.interval.ms': Math.max(500, Math.floor(this.#o.sessionTimeoutMs / 4)),
+        'max.poll.interval.ms': 300_000,
+        'enable.auto.offset.store': false,
+      },
+      (kind, partitions) => this.#onRebalance(kind, partitions),
+      (error) => this.#log.warn({ err: error }, 'consumer error'),
+    );
+    const producerConfig: ClientConfig = {
+      ...client,
+      'client.id': `${this.#o.memberClientId}/${flow.id}`,
+      partitioner: 'murmur2_random',
+      'enable.idempotence': true,
+      'linger.ms': 5,
+      'queue.buffering.max.messages': 500_000,
+      'batch.num.messages': 10_000,
+    };
+    if (this.#exactlyOnce) {
+      producerConfig['transactional.id'] = `${runtime.applicationId}-${flow.id}-${this.#o.instanceId}`;
+      // Kafka Streams' exactly-once default: a crashed member's open transaction is aborted soon.
+      producerConfig['transaction.timeout.ms'] = 10_000;
+    } else {
+      producerConfig.dr_cb = true;
+    }
+    this.#producer = new ClientProducer(producerConfig, (error) => this.#log.warn({ err: error }, 'producer error'));
+    await this.#producer.connect();
+    if (this.#exactlyOnce) {
+      await this.#producer.initTransactions();
+      await this.#producer.beginTransaction();
+    }
+    await this.#consumer.connect();
+    this.#consumer.subscribe([flow.topics.main, flow.topics.trigger]);
+    this.#log.info({ groupId, guarantee: runtime.processingGuarantee }, 'joined consumer group');
+  }
+
+  #onRebalance(kind: RebalanceKind, partitions: TopicPartition[]): void {
+    if (this.#closing) {
+      // Leaving the group: the tasks are closed already.
+      if (kind === 'assign') this.#consumer.assign([]);
+      else this.#consumer.unassign();
+      return;
+    }
+    this.#rebalances.push({ kind, partitions });
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (!this.#stopping) {
+        try {
+          await this.#step();
+          this.#failures = 0;
+        } catch (error) {
+          if (error instanceof StoppedError) break;
+          await this.#recover(error);
+        }
+      }
+    } finally {
+      await this.#shutdown();
+    }
+  }
+
+  async #step(): Promise<void> {
+    while (this.#rebalances.length > 0) {
+      const rebalance = this.#rebalances.shift()!;
+      if (rebalance.kind === 'revoke') await this.#revoke();
+      else await this.#assign(rebalance.partitions);
+    }
+    if (this.#overflow.length > 0) await this.#flushOverflow();
+
+    const { messages } = await this.#consumer.consume(POLL_BATCH, this.#draining ? 0 : IDLE_POLL_MS);
+    const trigger = this.flow.topics.trigger;
+    for (const message of messages) {
+      const task = this.#tasks.get(message.partition);
+      if (task === undefined) continue; // not ours (any more): the owner processes it
+      this.#process(task, toInputRecord(message), message.topic === trigger ? 'command' : 'event');
+      this.#offsets.set(`${message.topic}:${message.partition}`, { topic: message.topic, partition: message.partition, offset: message.offset + 1 });
+      this.#dirty = true;
+    }
+
+    let drained = 0;
+    for (const { task } of this.#tasks.values()) drained += task.drainStep(this.#o.runtime.drainSliceSize);
+    this.#draining = drained > 0;
+    if (drained > 0) this.#dirty = true;
+
+    const now = Date.now();
+    for (const open of this.#tasks.values()) {
+      if (now >= open.nextPunctuate) {
+        open.nextPunctuate = now + this.#o.runtime.punctuateIntervalMs;
+        open.task.punctuate(now);
+      }
+    }
+
+    if (this.#dirty && (now - this.#lastCommit >= this.#o.runtime.commitIntervalMs || this.#writesSinceCommit >= MAX_UNCOMMITTED_WRITES)) {
+      await this.#commit();
+    }
+  }
+
+  #process(open: OpenTask, record: InputRecord, kind: 'event' | 'command'): void {
+    try {
+      open.task.process(record, kind);
+    } catch (error) {
+      // The store cannot hold this record (e.g. a key longer than it allows): route it (rule 8).
+      if (!(error instanceof RangeError)) throw error;
+      this.#send(this.flow.topics.dlq, undefined, deadLetterRecord(record, kind === 'event' ? 'INVALID_EVENT' : 'INVALID_COMMAND', error.message));
+      this.#o.report(this.flow.id, {
+        type: 'dead-lettered',
+        key: record.key?.toString('utf8') ?? null,
+        partition: record.partition,
+        reason: kind === 'event' ? 'INVALID_EVENT' : 'INVALID_COMMAND',
+      });
+    }
+  }
+
+  /** Queues a write in the current transaction, keeping order when the client queue is full. */
+  #send(topic: string, partition: number | undefined, record: OutputRecord): void {
+    this.#writesSinceCommit++;
+    this.#dirty = true;
+    if (this.#overflow.length === 0) {
+      try {
+        this.#producer.produce(topic, partition, record.key, record.value, record.timestamp, record.headers);
+        return;
+      } catch (error) {
+        if (!isQueueFull(error)) throw error;
+      }
+    }
+    this.#overflow.push({ topic, partition, record });
+  }
+
+  async #flushOverflow(): Promise<void> {
+    while (this.#overflow.length > 0) {
+      const { topic, partition, record } = this.#overflow[0]!;
+      try {
+        this.#producer.produce(topic, partition, record.key, record.value, record.timestamp, record.headers);
+        this.#overflow.shift();
+      } catch (error) {
+        if (!isQueueFull(error)) throw error;
+        this.#producer.poll();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+
+  async #commit(): Promise<void> {
+    const started = performance.now();
+    await this.#flushOverflow();
+    const offsets = [...this.#offsets.values()];
+    if (this.#exactlyOnce) {
+      if (offsets.length > 0) await this.#producer.sendOffsets(offsets, this.#consumer);
+      await this.#retrying(() => this.#producer.commitTransaction());
+      await this.#producer.beginTransaction();
+    } else {
+      await this.#producer.flush();
+      const failed = this.#producer.takeDeliveryErrors();
+      if (failed > 0) throw new Error(`${failed} record(s) could not be delivered`);
+      if (offsets.length > 0) await this.#consumer.commit(offsets);
+    }
+    this.#offsets.clear();
+    this.#dirty = false;
+    this.#writesSinceCommit = 0;
+    this.#lastCommit = Date.now();
+    this.#o.onCommit(performance.now() - started);
+  }
+
+  async #retrying(operation: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (errorKind(error) !== 'retriable' || attempt >= 5) throw error;
+        this.#log.warn({ err: error, attempt }, 'commit failed with a retriable error; retrying');
+      }
+    }
+  }
+
+  async #revoke(): Promise<void> {
+    let committed = false;
+    if (this.#tasks.size > 0 || this.#dirty) {
+      try {
+        if (this.#dirty || this.#writesSinceCommit > 0) await this.#commit();
+        committed = true;
+      } catch (error) {
+        this.#log.warn({ err: error }, 'commit on revocation failed; the new owner restores from the changelog');
+        await this.#abortQuietly();
+      }
+    }
+    await this.#closeTasks(committed);
+    this.#assignment = [];
+    this.#consumer.unassign();
+  }
+
+  async #assign(partitions: TopicPartition[]): Promise<void> {
+    this.#ready = false;
+    const numbers = [...new Set(partitions.map((p) => p.partition))].sort((a, b) => a - b);
+    this.#log.info({ partitions: numbers }, 'partitions assigned; restoring buffers');
+    const started = Date.now();
+    const stores = new Map<number, LmdbBufferStore>();
+    try {
+      for (const partition of numbers) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
+      const restored = await this.#restore(stores);
+      for (const [partition, store] of stores) this.#openTask(partition, store);
+      this.#assignment = partitions;
+      this.#consumer.assign(partitions);
+      this.#log.info({ partitions: numbers, restoredRecords: restored, ms: Date.now() - started }, 'tasks ready');
+      this.#ready = true;
+      this.#resolveAssigned();
+    } catch (error) {
+      for (const [partition, store] of stores) if (!this.#tasks.has(partition)) store.close();
+      throw error;
+    }
+  }
+
+  #storeDir(partition: number): string {
+    const { stateDir, applicationId } = this.#o.runtime;
+    return path.join(stateDir, applicationId, this.flow.id, String(partition));
+  }
+
+  /**
+   * Brings each store up to its changelog partition: from its checkpoint when it has one, else
+   * wiped and from the beginning. The checkpoint is deleted first: from now on the store changes.
+   */
+  async #restore(stores: ReadonlyMap<number, LmdbBufferStore>): Promise<number> {
+    const topic = this.flow.topics.changelog;
+    const ranges = [];
+    for (const [partition, store] of stores) {
+      const checkpoint = store.readCheckpoint();
+      if (checkpoint === undefined) store.clear();
+      else store.writeCheckpoint(undefined);
+      ranges.push({ topic, partition, from: checkpoint });
+    }
+    if (ranges.length === 0) return 0;
+    const reader = readerConsumer(this.#o.client, `${topic}-restore-${this.#o.instanceId}`);
+    await reader.connect();
+    let records = 0;
+    let nextLog = RESTORE_LOG_EVERY;
+    try {
+      await readToEnd(this.#o.admin, reader, ranges, (messages) => {
+        for (const message of messages) {
+          const key = message.key;
+          if (key === null || key === undefined) continue;
+          stores.get(message.partition)!.restore(typeof key === 'string' ? Buffer.from(key) : key, message.value);
+        }
+        records += messages.length;
+        if (records >= nextLog) {
+          nextLog += RESTORE_LOG_EVERY;
+          this.#log.info({ topic, records }, 'restoring buffers from changelog');
+        }
+        if (this.#stopping) throw new StoppedError();
+      });
+    } finally {
+      await reader.disconnect();
+    }
+    return records;
+  }
+
+  #openTask(partition: number, store: LmdbBufferStore): void {
+    const flowId = this.flow.id;
+    const changelog = this.flow.topics.changelog;
+    const logged = new LoggedBufferStore(store, (entryKey, entryValue) =>
+      this.#send(changelog, partition, { key: entryKey, value: entryValue, headers: [], timestamp: Date.now() }),
+    );
+    const { output, dlq } = this.flow.topics;
+    const task = new StreamTask({
+      flowId,
+      partition,
+      processor: new PauseAwareProcessor({
+        drainSliceSize: this.#o.runtime.drainSliceSize,
+        maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
+      }),
+      buffer: logged,
+      status: (key) => this.#o.status.get(key),
+      sink: {
+        output: (record) => this.#send(output, record.partition, record),
+        deadLetter: (record) => this.#send(dlq, record.partition, record),
+      },
+      report: (id, event) => {
+        this.noteReport(event);
+        this.#o.report(id, event);
+      },
+    });
+    let buffered = 0;
+    for (const key of store.keys()) buffered += store.count(key);
+    this.#tasks.set(partition, {
+      partition,
+      store,
+      logged,
+      task,
+      nextPunctuate: Date.now() + this.#o.runtime.punctuateIntervalMs,
+      buffered,
+    });
+  }
+
+  /** Closes every task; with `checkpoint`, records how far each store matches its changelog. */
+  async #closeTasks(checkpoint: boolean): Promise<void> {
+    if (this.#tasks.size === 0) return;
+    let ends = new Map<number, number>();
+    if (checkpoint) {
+      try {
+        const topic = this.flow.topics.changelog;
+        const offsets = await this.#o.admin.listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', false);
+        ends = new Map(offsets.map((o) => [o.partition, o.offset]));
+      } catch (error) {
+        this.#log.warn({ err: error }, 'could not read changelog end offsets; closing without checkpoints');
+      }
+    }
+    for (const [partition, open] of this.#tasks) {
+      open.task.close();
+      const end = ends.get(partition);
+      try {
+        if (end !== undefined && end >= 0) open.store.writeCheckpoint(end);
+      } finally {
+        open.store.close();
+      }
+    }
+    this.#log.info({ partitions: [...this.#tasks.keys()], checkpointed: ends.size > 0 }, 'tasks closed');
+    this.#tasks.clear();
+    this.#offsets.clear();
+    this.#dirty = false;
+    this.#writesSinceCommit = 0;
+  }
+
+  async #abortQuietly(): Promise<boolean> {
+    this.#overflow = [];
+    if (!this.#exactlyOnce) return true;
+    try {
+      await this.#producer.abortTransaction();
+      await this.#producer.beginTransaction();
+      return true;
+    } catch (error) {
+      this.#log.warn({ err: error }, 'abort failed');
+      return false;
+    }
+  }
+
+  /**
+   * After a failed commit or write: abort, rebuild every store from its changelog and rewind
+   * the input to the committed offsets, so the work redone lands in a fresh transaction. A fatal
+   * error (e.g. a fenced producer) restarts the whole member instead.
+   */
+  async #recover(error: unknown): Promise<void> {
+    this.#failures++;
+    const kind = errorKind(error);
+    this.#log.warn({ err: error, kind, failures: this.#failures }, 'processing failed; recovering');
+    if (this.#failures > 1) await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** this.#failures)));
+    if (this.#stopping) return;
+    const aborted = kind !== 'fatal' && (await this.#abortQuietly());
+    try {
+      if (aborted) {
+        const partitions = [...this.#tasks.keys()];
+        await this.#closeTasks(false);
+        const stores = new Map<number, LmdbBufferStore>();
+        for (const partition of partitions) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
+        await this.#restore(stores);
+        for (const [partition, store] of stores) this.#openTask(partition, store);
+        await this.#rewind();
+      } else {
+        await this.#restartMember();
+      }
+    } catch (inner) {
+      if (inner instanceof StoppedError) return;
+      this.#log.error({ err: inner }, 'recovery failed; restarting the member');
+      await this.#restartMember();
+    }
+  }
+
+  async #rewind(): Promise<void> {
+    if (this.#assignment.length === 0) return;
+    const committed = await this.#consumer.committed(this.#assignment);
+    for (const position of committed) {
+      const offset = position.offset === undefined || position.offset === OFFSET_INVALID || position.offset < 0 ? OFFSET_BEGINNING : position.offset;
+      await this.#consumer.seek({ topic: position.topic, partition: position.partition, offset });
+    }
+  }
+
+  /** Closes consumer and producer without committing, then joins again with fresh clients. */
+  async #restartMember(): Promise<void> {
+    await this.#closeTasks(false);
+    this.#rebalances = [];
+    this.#assignment = [];
+    this.#overflow = [];
+    this.#closing = true;
+    await this.#consumer.disconnect().catch(() => undefined);
+    await this.#producer.disconnect().catch(() => undefined);
+    this.#closing = false;
+    if (this.#stopping) return;
+    await this.#connect();
+  }
+
+  async #shutdown(): Promise<void> {
+    let committed = false;
+    try {
+      if (this.#tasks.size > 0 && (this.#dirty || this.#writesSinceCommit > 0)) await this.#commit();
+      committed = true;
+    } catch (error) {
+      this.#log.warn({ err: error }, 'final commit failed; the next owner restores from the changelog');
+      await this.#abortQuietly();
+    }
+    try {
+      await this.#closeTasks(committed);
+    } finally {
+      this.#closing = true;
+      this.#rebalances = [];
+      await this.#consumer.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'consumer close failed'));
+      await this.#producer.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'producer close failed'));
+      this.#resolveAssigned();
+      this.#log.info('left consumer group');
+    }
+  }
+}

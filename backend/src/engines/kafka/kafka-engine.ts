@@ -1,0 +1,362 @@
+/**
+ * The Kafka engine: every flow of the settings on a real broker, as one member per flow of the
+ * flow's consumer group, beside a replicated status table per flow.
+ *
+ * Startup: check every flow's topics (exist; main, trigger and changelog co-partitioned), catch
+ * every status table up to the end of its topic, then join the groups; `start()` resolves when
+ * each member's first assignment is restored and running.
+ *
+ * Instance discovery: each group member's client.id is this instance's advertised URL, so the
+ * owner of a partition, and the list of instances, come from describing the flow's consumer group
+ * (members with their client ids and assignments): no extra topic, nothing to clean up when an
+ * instance dies (its membership expires with its session).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { FlowDefinition, Settings } from '../../config/config.ts';
+import type {
+  EngineEvent,
+  EngineInfo,
+  EngineMetrics,
+  FlowEngine,
+  PartitionOwner,
+  ProduceRequest,
+  StoredRecord,
+} from '../../runtime/engine.ts';
+import { partitionForKey } from '../../runtime/partitioner.ts';
+import type { BufferStore, ProcessingEvent } from '../../runtime/ports.ts';
+import { StatusTable } from '../../runtime/status-table.ts';
+import { ClientAdmin, type ClientConfig, type ClientConsumer, ClientProducer, type GroupDescription } from './client.ts';
+import { FlowMember } from './flow-member.ts';
+import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
+import { StatusFollower } from './status-follower.ts';
+import { checkFlowTopics, KafkaStartupError } from './topics.ts';
+
+export interface KafkaEngineOptions {
+  readonly logger: Logger;
+  /**
+   * Stable id of this instance, part of its transactional ids: a restarted instance that reuses
+   * it fences and aborts the transaction its previous run left open. Default: a random id kept
+   * in `<stateDir>/<applicationId>/instance-id` (one state directory per instance).
+   */
+  readonly instanceId?: string;
+  /** Group session timeout: how soon a crashed instance's partitions move (default 10 s). */
+  readonly sessionTimeoutMs?: number;
+  /** Extra librdkafka settings for every client (e.g. security). */
+  readonly clientConfig?: ClientConfig;
+}
+
+interface FlowState {
+  readonly flow: FlowDefinition;
+  readonly table: StatusTable;
+  partitions: number;
+  follower?: StatusFollower;
+  member?: FlowMember;
+  processed: number;
+  drained: number;
+  deadLettered: number;
+}
+
+const COMMIT_LATENCIES_KEPT = 200;
+const GROUP_CACHE_MS = 1000;
+
+export class KafkaEngine implements FlowEngine {
+  readonly info: EngineInfo;
+  readonly flows: readonly FlowDefinition[];
+  readonly #settings: Settings;
+  readonly #options: KafkaEngineOptions;
+  readonly #log: Logger;
+  readonly #client: ClientConfig;
+  readonly #state = new Map<string, FlowState>();
+  readonly #topicPartitions = new Map<string, number>();
+  readonly #listeners = new Set<(event: EngineEvent) => void>();
+  readonly #commitLatencies: number[] = [];
+  readonly #groupCache = new Map<string, { at: number; description: Promise<GroupDescription | undefined> }>();
+  #commits = 0;
+  #admin: ClientAdmin | undefined;
+  #producer: ClientProducer | undefined;
+  #reader: ClientConsumer | undefined;
+  #readerQueue: Promise<unknown> = Promise.resolve();
+  #started = false;
+  #instanceId = '';
+
+  constructor(settings: Settings, options: KafkaEngineOptions) {
+    if (settings.kafkaBrokers === undefined) throw new Error('KafkaEngine needs KAFKA_BROKERS');
+    this.#settings = settings;
+    this.#options = options;
+    this.#log = options.logger;
+    this.flows = settings.flows;
+    this.info = { kind: 'kafka', durable: true, description: `Kafka at ${settings.kafkaBrokers}` };
+    this.#client = { 'bootstrap.servers': settings.kafkaBrokers, ...options.clientConfig };
+    for (const flow of settings.flows) {
+      const table = new StatusTable();
+      table.onChange((change) => this.#emit({ flowId: flow.id, type: 'status-changed', ...change }));
+      this.#state.set(flow.id, { flow, table, partitions: flow.partitions, processed: 0, drained: 0, deadLettered: 0 });
+    }
+  }
+
+  async start(): Promise<void> {
+    const { runtime } = this.#settings;
+    this.#instanceId = this.#options.instanceId ?? loadInstanceId(path.join(runtime.stateDir, runtime.applicationId));
+    this.#log.info({ brokers: this.#settings.kafkaBrokers, instanceId: this.#instanceId, guarantee: runtime.processingGuarantee }, 'starting Kafka engine');
+    this.#admin = new ClientAdmin({ ...this.#client, 'client.id': `${this.#settings.http.advertisedUrl}/admin` });
+    try {
+      await this.#checkTopics(this.#admin);
+      await this.#startFlows();
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+    this.#started = true;
+    this.#log.info({ flows: this.flows.map((f) => f.id) }, 'Kafka engine ready');
+  }
+
+  /** Every flow's topics, all problems in one error (rule 9). */
+  async #checkTopics(admin: ClientAdmin): Promise<void> {
+    const problems: KafkaStartupError[] = [];
+    for (const state of this.#state.values()) {
+      try {
+        const layout = await checkFlowTopics(admin, state.flow);
+        state.partitions = layout.partitions;
+        for (const [topic, count] of layout.topicPartitions) this.#topicPartitions.set(topic, count);
+      } catch (error) {
+        if (!(error instanceof KafkaStartupError)) throw error;
+        problems.push(error);
+      }
+    }
+    if (problems.length === 1) throw problems[0];
+    if (problems.length > 1) throw new KafkaStartupError(problems[0]!.code, problems.map((p) => p.message).join('\n'));
+  }
+
+  async #startFlows(): Promise<void> {
+    const { runtime } = this.#settings;
+    this.#producer = new ClientProducer({
+      ...this.#client,
+      'client.id': `${this.#settings.http.advertisedUrl}/api`,
+      partitioner: 'murmur2_random',
+      'enable.idempotence': true,
+      'linger.ms': 1,
+      dr_cb: true,
+    });
+    await this.#producer.connect();
+
+    await Promise.all(
+      [...this.#state.values()].map(async (state) => {
+        const follower = new StatusFollower(this.#admin!, this.#client, state.flow, state.partitions, state.table, this.#log);
+        state.follower = follower;
+        await follower.start();
+      }),
+    );
+    await Promise.all(
+      [...this.#state.values()].map(async (state) => {
+        const member = new FlowMember({
+          flow: state.flow,
+          runtime,
+          partitions: state.partitions,
+          client: this.#client,
+          admin: this.#admin!,
+          status: state.table,
+          memberClientId: this.#settings.http.advertisedUrl,
+          instanceId: this.#instanceId,
+          sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
+          logger: this.#log,
+          report: (flowId, event) => this.#onReport(flowId, event),
+          onCommit: (ms) => this.#onCommit(ms),
+        });
+        state.member = member;
+        await member.start();
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    await Promise.all([...this.#state.values()].map((state) => state.member?.stop()));
+    await Promise.all([...this.#state.values()].map((state) => state.follower?.stop()));
+    await this.#closeClients();
+    this.#log.info('Kafka engine stopped');
+  }
+
+  async #closeClients(): Promise<void> {
+    await this.#readerQueue.catch(() => undefined);
+    await this.#reader?.disconnect();
+    await this.#producer?.disconnect();
+    this.#admin?.disconnect();
+    this.#reader = undefined;
+    this.#producer = undefined;
+    this.#admin = undefined;
+  }
+
+  isReady(): boolean {
+    return this.#started && [...this.#state.values()].every((state) => state.member?.ready === true);
+  }
+
+  async produce(topic: string, record: ProduceRequest): Promise<{ partition: number; offset: number }> {
+    const producer = this.#producer;
+    if (producer === undefined) throw new Error('the Kafka engine is not started');
+    const report = await producer.send(topic, undefined, Buffer.from(record.key, 'utf8'), record.value, record.timestamp, record.headers ?? []);
+    return { partition: report.partition, offset: report.offset };
+  }
+
+  recent(topic: string, limit: number): Promise<StoredRecord[]> {
+    const run = this.#readerQueue.then(() => this.#readRecent(topic, limit));
+    this.#readerQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #readRecent(topic: string, limit: number): Promise<StoredRecord[]> {
+    const admin = this.#admin;
+    if (admin === undefined) throw new Error('the Kafka engine is not started');
+    if (limit <= 0) return [];
+    if (this.#reader === undefined) {
+      this.#reader = readerConsumer(this.#client, `${this.#settings.runtime.applicationId}-recent-${this.#instanceId}`);
+      await this.#reader.connect();
+    }
+    let count = this.#topicPartitions.get(topic);
+    if (count === undefined) {
+      const [info] = await admin.describeTopics([topic]);
+      if (info?.partitions === undefined) throw new Error(`topic ${topic} does not exist`);
+      count = info.partitions;
+      this.#topicPartitions.set(topic, count);
+    }
+    const partitions = Array.from({ length: count }, (_, partition) => ({ topic, partition }));
+    const [starts, ends] = await Promise.all([admin.listOffsets(partitions, 'earliest', false), admin.listOffsets(partitions, 'latest', true)]);
+    const ranges = partitions.map(({ partition }) => {
+      const start = starts.find((s) => s.partition === partition)?.offset ?? 0;
+      const end = ends.find((e) => e.partition === partition)?.offset ?? 0;
+      // Transaction markers take offsets too: look back twice as far, keep the last `limit`.
+      return { topic, partition, from: Math.max(start, end - 2 * limit) };
+    });
+    const records: StoredRecord[] = [];
+    await readToEnd(admin, this.#reader, ranges, (messages) => {
+      for (const message of messages) {
+        const record = toInputRecord(message);
+        records.push({ ...record, key: record.key === null ? null : record.key.toString('utf8') });
+      }
+    });
+    records.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
+    return records.slice(-limit);
+  }
+
+  partitions(topic: string): number {
+    return this.#topicPartitions.get(topic) ?? 0;
+  }
+
+  statusTable(flowId: string): StatusTable {
+    return this.#flow(flowId).table;
+  }
+
+  partitionFor(flowId: string, key: string): number {
+    return partitionForKey(key, this.#flow(flowId).partitions);
+  }
+
+  async owner(flowId: string, partition: number): Promise<PartitionOwner> {
+    const state = this.#flow(flowId);
+    if (state.member?.task(partition) !== undefined) return { kind: 'local' };
+    const group = await this.#describeGroup(flowId);
+    const self = this.#settings.http.advertisedUrl;
+    for (const member of group?.members ?? []) {
+      const owns = member.assignment?.topicPartitions?.some((tp) => tp.topic === state.flow.topics.main && tp.partition === partition);
+      if (owns && isUrl(member.clientId) && member.clientId !== self) return { kind: 'remote', url: member.clientId };
+    }
+    return { kind: 'unassigned' };
+  }
+
+  localBuffer(flowId: string, partition: number): BufferStore | undefined {
+    return this.#flow(flowId).member?.task(partition)?.logged;
+  }
+
+  localPartitions(flowId: string): number[] {
+    return this.#flow(flowId).member?.partitionsOwned ?? [];
+  }
+
+  async instances(): Promise<string[]> {
+    const urls = new Set<string>([this.#settings.http.advertisedUrl]);
+    const groups = await Promise.all(this.flows.map((flow) => this.#describeGroup(flow.id).catch(() => undefined)));
+    for (const group of groups) for (const member of group?.members ?? []) if (isUrl(member.clientId)) urls.add(member.clientId);
+    return [...urls].sort();
+  }
+
+  metrics(): EngineMetrics {
+    return {
+      flows: [...this.#state.values()].map((state) => ({
+        flowId: state.flow.id,
+        bufferedEvents: state.member?.bufferedEvents ?? 0,
+        pausedKeys: state.table.pausedCount,
+        drainedEvents: state.drained,
+        deadLettered: state.deadLettered,
+        processedEvents: state.processed,
+        consumerLag: state.member?.consumerLag() ?? 0,
+      })),
+      commitLatenciesMs: [...this.#commitLatencies],
+      commits: this.#commits,
+    };
+  }
+
+  subscribe(listener: (event: EngineEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #flow(flowId: string): FlowState {
+    const state = this.#state.get(flowId);
+    if (state === undefined) throw new Error(`unknown flow "${flowId}"`);
+    return state;
+  }
+
+  #describeGroup(flowId: string): Promise<GroupDescription | undefined> {
+    const admin = this.#admin;
+    if (admin === undefined) return Promise.resolve(undefined);
+    const cached = this.#groupCache.get(flowId);
+    if (cached !== undefined && Date.now() - cached.at < GROUP_CACHE_MS) return cached.description;
+    const description = admin.describeGroup(`${this.#settings.runtime.applicationId}-${flowId}`);
+    this.#groupCache.set(flowId, { at: Date.now(), description });
+    description.catch(() => this.#groupCache.delete(flowId));
+    return description;
+  }
+
+  #onReport(flowId: string, event: ProcessingEvent): void {
+    const state = this.#state.get(flowId)!;
+    if (event.type === 'processed') state.processed++;
+    else if (event.type === 'drained') state.drained += event.count;
+    else if (event.type === 'dead-lettered') state.deadLettered++;
+    if (this.#listeners.size > 0) this.#emit({ flowId, ...event });
+  }
+
+  #onCommit(ms: number): void {
+    this.#commits++;
+    this.#commitLatencies.push(ms);
+    if (this.#commitLatencies.length > COMMIT_LATENCIES_KEPT) this.#commitLatencies.shift();
+  }
+
+  #emit(event: EngineEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log.warn({ err: error }, 'engine event listener failed');
+      }
+    }
+  }
+}
+
+function isUrl(value: string | undefined): value is string {
+  return value !== undefined && /^https?:\/\/[^/\s]+$/.test(value);
+}
+
+/** A random instance id, created once and kept in the instance's state directory. */
+function loadInstanceId(dir: string): string {
+  const file = path.join(dir, 'instance-id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9-]{8,64}$/.test(id)) return id;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  mkdirSync(dir, { recursive: true });
+  const id = randomUUID();
+  writeFileSync(file, `${id}\n`);
+  return id;
+}

@@ -1,0 +1,166 @@
+/**
+ * The service's entry point: settings, engine, HTTP. It only wires, listens and shuts down;
+ * the app itself is the plugin in api/app.ts.
+ *
+ *   node backend/src/main.ts [--help]
+ *
+ * Exit codes: 0 clean stop, 1 failure, 2 bad configuration or usage.
+ */
+import { pino, type Logger } from 'pino';
+import { buildApp } from './api/app.ts';
+import { ConfigError, loadSettings, repoRoot, type Settings } from './config/config.ts';
+import { KafkaStartupError } from './engines/kafka/topics.ts';
+import type { FlowEngine } from './runtime/engine.ts';
+
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+
+/** The environment main.ts reads; defaults come from config.ts (loadSettings on an empty env). */
+function help(): string {
+  let defaults: Settings | undefined;
+  try {
+    defaults = loadSettings({});
+  } catch {
+    defaults = undefined;
+  }
+  const d = <T>(pick: (s: Settings) => T): string => (defaults === undefined ? 'see config.ts' : String(pick(defaults)));
+  const variables: Array<[string, string, string]> = [
+    ['KAFKA_BROKERS', 'Kafka bootstrap servers, host:port[,host:port...]; unset: run the embedded in-memory engine', 'unset'],
+    ['PORT', 'HTTP port', d((s) => s.http.port)],
+    ['HOST', 'HTTP listen address', d((s) => s.http.host)],
+    ['API_TOKEN', 'when set, mutating endpoints need "Authorization: Bearer <token>"', 'unset (open)'],
+    ['CORS_ORIGINS', 'browser origins allowed to call the API, comma-separated, or *', d((s) => s.http.corsOrigins.join(','))],
+    ['ADVERTISED_URL', 'URL other instances use to reach this one (forwarded queries)', 'http://127.0.0.1:<PORT>'],
+    ['PROCESSING_GUARANTEE', 'exactly_once or at_least_once', d((s) => s.runtime.processingGuarantee)],
+    ['COMMIT_INTERVAL_MS', 'how often tasks commit', d((s) => s.runtime.commitIntervalMs)],
+    ['PUNCTUATE_INTERVAL_MS', 'how often stranded buffered events of ACTIVE keys are drained', d((s) => s.runtime.punctuateIntervalMs)],
+    ['DRAIN_SLICE_SIZE', 'most events one drain slice forwards before the task reads input again', d((s) => s.runtime.drainSliceSize)],
+    ['MAX_BUFFER_PER_KEY', 'per-key buffer capacity, past it events go to the DLQ as BUFFER_FULL; 0 = unlimited', d((s) => s.runtime.maxBufferPerKey)],
+    ['STATE_DIR', 'directory of the local buffer stores (Kafka engine)', d((s) => s.runtime.stateDir)],
+    ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
+    ['EVENT_PAUSE_CONFIG', 'the flows file', `${repoRoot()}/config/flows.json`],
+    ['LOG_LEVEL', 'pino log level (trace, debug, info, warn, error, fatal)', 'info'],
+  ];
+  const width = Math.max(...variables.map(([name]) => name.length)) + 2;
+  const lines = variables.map(([name, what, fallback]) => `  ${name.padEnd(width)}${what}\n  ${' '.repeat(width)}(default: ${fallback})`);
+  return [
+    'event-pause: pause and resume Kafka event processing per key, with strict per-key ordering.',
+    '',
+    'Usage: node backend/src/main.ts [--help]',
+    '',
+    'Environment:',
+    ...lines,
+    '',
+    'API: /docs (OpenAPI), /control/... (the original endpoints), /api/v1/..., /health, /ready, /metrics',
+    '',
+  ].join('\n');
+}
+
+async function createEngine(settings: Settings, logger: Logger): Promise<FlowEngine> {
+  if (settings.kafkaBrokers !== undefined) {
+    const { KafkaEngine } = await import('./engines/kafka/kafka-engine.ts');
+    return new KafkaEngine(settings, { logger: logger.child({ component: 'engine' }) });
+  }
+  const { EmbeddedEngine } = await import('./engines/embedded/embedded-engine.ts');
+  return new EmbeddedEngine(settings, { logger: logger.child({ component: 'engine' }) });
+}
+
+function displayUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
+
+/** Bad configuration: one line naming what is wrong, exit 2. */
+function configFailure(error: Error): never {
+  process.stderr.write(`event-pause: ${error.message}\n`);
+  process.exit(2);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help());
+    return;
+  }
+  if (argv.length > 0) {
+    process.stderr.write(`event-pause: unknown argument ${argv[0]}; settings come from the environment (see --help)\n`);
+    process.exit(2);
+  }
+
+  let settings: Settings;
+  try {
+    settings = loadSettings();
+  } catch (error) {
+    if (error instanceof ConfigError) configFailure(error);
+    throw error;
+  }
+
+  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'event-pause', pid: process.pid } });
+  const engine = await createEngine(settings, logger);
+  const { info } = engine;
+  const persistence = info.durable ? 'durable: buffers and statuses survive a restart' : 'in memory: buffers and statuses are lost when the process stops';
+  logger.info({ engine: info.kind, durable: info.durable, description: info.description }, `engine: ${info.kind} (${info.description}), ${persistence}`);
+  logger.info({ flows: settings.flows.map((flow) => flow.id) }, `flows: ${settings.flows.map((flow) => flow.id).join(', ')}`);
+  if (settings.http.apiToken !== undefined) {
+    logger.info({ apiToken: 'set' }, 'API_TOKEN is set: mutating endpoints require Authorization: Bearer <token>');
+  } else {
+    logger.warn({ apiToken: 'unset' }, 'API_TOKEN is not set: anyone who can reach the API can pause, resume and send events');
+  }
+
+  const app = buildApp({ engine, settings, logger });
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal during shutdown: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down: closing HTTP, then stopping the engine');
+    const timer = setTimeout(() => {
+      logger.error(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms: exiting`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    let code = 0;
+    try {
+      await app.close();
+    } catch (error) {
+      code = 1;
+      logger.error({ err: error }, 'closing HTTP failed');
+    }
+    try {
+      await engine.stop();
+    } catch (error) {
+      code = 1;
+      logger.error({ err: error }, 'stopping the engine failed');
+    }
+    logger.info('stopped');
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  try {
+    await engine.start();
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof KafkaStartupError) {
+      logger.fatal({ err: error }, 'the engine refused to start');
+      await engine.stop().catch(() => undefined);
+      configFailure(error);
+    }
+    logger.fatal({ err: error }, 'the engine failed to start');
+    await engine.stop().catch(() => undefined);
+    process.exit(1);
+  }
+  await app.listen({ host: settings.http.host, port: settings.http.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : settings.http.port;
+  const url = displayUrl(settings.http.host, port);
+  const engineLine = info.durable ? `engine: ${info.kind}, durable` : `engine: ${info.kind}, in memory`;
+  logger.info({ url, docs: `${url}/docs` }, 'listening');
+  process.stdout.write(`event-pause ready: ${url} (${engineLine})\n`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`event-pause: failed to start: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,257 @@
+/**
+ * Runs one flow synchronously, with no broker and no timers, like Kafka Streams'
+ * TopologyTestDriver: pipe events, commands and statuses in, read what was forwarded and
+ * dead-lettered, look into buffers, and move the wall clock to fire punctuators.
+ *
+ * Underneath is the embedded engine's runtime on an in-memory cluster, so the flow runs with the
+ * same tasks, changelog, transactions and status table as in production. After every call the
+ * driver has processed what was piped and committed, so the output is readable at once.
+ */
+import { parseFlowsFile, type FlowDefinition, type ProcessingGuarantee } from '../config/config.ts';
+import { ManualClock } from '../engines/embedded/clock.ts';
+import { EmbeddedCluster, type LogRecord } from '../engines/embedded/cluster.ts';
+import { EmbeddedRuntime } from '../engines/embedded/runtime.ts';
+import { createFlowTopics } from '../engines/embedded/topics.ts';
+import { decodeEvent, encodeEvent, encodeStatus, headerValue, HEADERS, RESUME_COMMAND, type Event } from '../model/wire.ts';
+import type { BufferedEvent, DeadLetterReason, Header, KeyStatus, Processor } from '../runtime/ports.ts';
+
+export interface FlowTestDriverOptions {
+  /** The flow to run (e.g. from the flows file). Default: flow "test", 1 partition, default topic names. */
+  readonly flow?: FlowDefinition;
+  readonly processingGuarantee?: ProcessingGuarantee;
+  /** Default 1000 ms. */
+  readonly punctuateIntervalMs?: number;
+  /** Default 2000. */
+  readonly drainSliceSize?: number;
+  /** Default 0 (unlimited). */
+  readonly maxBufferPerKey?: number;
+  /** A status write reaches the status table this long after it was written (default 0: at once). */
+  readonly statusLagMs?: number;
+  /**
+   * Drain steps run after each piped record (default Infinity: until no drain is pending). Set a
+   * small number to watch a big drain proceed in slices (rule 7); advanceWallClock finishes it.
+   */
+  readonly drainStepsPerInput?: number;
+  /** Wall-clock time the driver starts at (default 0); piped records default to the current time. */
+  readonly startTime?: number;
+  /** A custom processor per task instead of the pause-aware processor. */
+  readonly processor?: (flow: FlowDefinition, partition: number) => Processor;
+}
+
+/** A record the flow wrote. */
+export interface DriverRecord {
+  readonly key: string | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly Header[];
+  readonly timestamp: number;
+  readonly partition: number;
+  readonly offset: number;
+  /** The value decoded as an event, if it is one. */
+  readonly event: Event | undefined;
+}
+
+/** A record on the dead-letter topic, with why and where from (rule 8). */
+export interface DeadLetterRecord extends DriverRecord {
+  readonly reason: DeadLetterReason;
+  readonly message: string;
+  readonly source: { readonly topic: string; readonly partition: number; readonly offset: number };
+}
+
+export interface PipeOptions {
+  readonly headers?: readonly Header[];
+  /** Record timestamp; default the driver's clock. */
+  readonly timestamp?: number;
+}
+
+const APPLICATION_ID = 'test-driver';
+
+export class FlowTestDriver {
+  readonly flow: FlowDefinition;
+  readonly #clock: ManualClock;
+  readonly #cluster: EmbeddedCluster;
+  readonly #options: FlowTestDriverOptions;
+  readonly #drainStepsPerInput: number;
+  readonly #read = new Map<string, number[]>();
+  #runtime: EmbeddedRuntime;
+  #generation = 0;
+
+  constructor(options: FlowTestDriverOptions = {}) {
+    this.#options = options;
+    this.flow = options.flow ?? parseFlowsFile({ partitions: 1, flows: [{ id: 'test' }] }, 'test driver').flows[0]!;
+    this.#clock = new ManualClock(options.startTime ?? 0);
+    this.#cluster = new EmbeddedCluster({ clock: this.#clock.now });
+    this.#drainStepsPerInput = options.drainStepsPerInput ?? Infinity;
+    createFlowTopics(this.#cluster, this.flow);
+    this.#runtime = this.#startRuntime();
+  }
+
+  /** The driver's wall clock (ms). */
+  get now(): number {
+    return this.#clock.now();
+  }
+
+  /** Pipes an event `{id, data, timestamp}` into the main topic and processes it. */
+  pipeEvent(key: string, event: { readonly id: string; readonly data?: unknown; readonly timestamp?: number }, options: PipeOptions = {}): void {
+    const timestamp = options.timestamp ?? this.now;
+    const value = encodeEvent({ id: event.id, data: event.data, timestamp: event.timestamp ?? timestamp });
+    this.pipeRaw('main', key, value, options);
+  }
+
+  /** Pipes any bytes into the main or trigger topic (bad records included) and processes them. */
+  pipeRaw(topic: 'main' | 'trigger', key: string | null, value: Buffer | string | null, options: PipeOptions = {}): void {
+    this.#cluster.produce({
+      topic: this.flow.topics[topic],
+      key: key === null ? null : Buffer.from(key, 'utf8'),
+      value: typeof value === 'string' ? Buffer.from(value, 'utf8') : value,
+      headers: options.headers ?? [],
+      timestamp: options.timestamp ?? this.now,
+    });
+    this.#process();
+  }
+
+  /** Pipes a resume command `{"action":"RESUME"}` for the key and processes it. */
+  sendResume(key: string, options: PipeOptions = {}): void {
+    this.pipeRaw('trigger', key, RESUME_COMMAND, options);
+  }
+
+  /**
+   * Writes a status (null: a tombstone, which means ACTIVE). Like the real status topic it only
+   * changes what later records see; buffered events of a key set ACTIVE wait for its next event,
+   * a resume command or the punctuator (advanceWallClock).
+   */
+  setStatus(key: string, status: KeyStatus | null, options: Omit<PipeOptions, 'timestamp'> = {}): void {
+    this.#cluster.produce({
+      topic: this.flow.topics.status,
+      key: Buffer.from(key, 'utf8'),
+      value: status === null ? null : encodeStatus(status),
+      headers: options.headers ?? [],
+      timestamp: this.now,
+    });
+    this.#runtime.pollStatus();
+  }
+
+  /** The key's status as the flow's status table sees it now. */
+  status(key: string): KeyStatus {
+    return this.#runtime.statusTable(this.flow.id).get(key).status;
+  }
+
+  /** Records forwarded to the output topic since the last call, in the order they were written. */
+  readOutput(): DriverRecord[] {
+    return this.#consume(this.flow.topics.output).map(driverRecord);
+  }
+
+  /** Records sent to the dead-letter topic since the last call. */
+  readDeadLetters(): DeadLetterRecord[] {
+    return this.#consume(this.flow.topics.dlq).map((record) => {
+      const headers = record.headers;
+      return {
+        ...driverRecord(record),
+        reason: (headerValue(headers, HEADERS.dlqReason) ?? '') as DeadLetterReason,
+        message: headerValue(headers, HEADERS.dlqMessage) ?? '',
+        source: {
+          topic: headerValue(headers, HEADERS.sourceTopic) ?? '',
+          partition: Number(headerValue(headers, HEADERS.sourcePartition)),
+          offset: Number(headerValue(headers, HEADERS.sourceOffset)),
+        },
+      };
+    });
+  }
+
+  /** The key's buffered events, oldest first. */
+  bufferedEvents(key: string): BufferedEvent[] {
+    return this.#store(key)?.read(key, Number.MAX_SAFE_INTEGER) ?? [];
+  }
+
+  bufferCount(key: string): number {
+    return this.#store(key)?.count(key) ?? 0;
+  }
+
+  /**
+   * Moves the wall clock: status writes whose lag has passed become visible, a punctuation fires
+   * if one is due (the safety net for stranded events, rule 4), and pending drains run to the end.
+   */
+  advanceWallClock(ms: number): void {
+    this.#clock.advance(ms);
+    const runtime = this.#runtime;
+    runtime.pollStatus();
+    if (this.now >= runtime.nextPunctuation) runtime.punctuate();
+    this.#drain(Infinity);
+    runtime.commit();
+  }
+
+  /**
+   * A kill -9 and restart: the processor's memory is gone, the buffer is restored from its
+   * changelog and the status table from the status topic (rules 4 and 5). Everything piped so far
+   * was committed, so nothing is replayed.
+   */
+  restart(): void {
+    this.#runtime.crash();
+    this.#runtime = this.#startRuntime();
+  }
+
+  close(): void {
+    this.#runtime.stop();
+  }
+
+  #startRuntime(): EmbeddedRuntime {
+    const o = this.#options;
+    const runtime = new EmbeddedRuntime({
+      cluster: this.#cluster,
+      flows: [this.flow],
+      clock: this.#clock.now,
+      memberId: `driver-${this.#generation++}`,
+      statusLagMs: o.statusLagMs ?? 0,
+      ...(o.processor === undefined ? {} : { processor: o.processor }),
+      settings: {
+        applicationId: APPLICATION_ID,
+        processingGuarantee: o.processingGuarantee ?? 'exactly_once',
+        commitIntervalMs: 1,
+        punctuateIntervalMs: o.punctuateIntervalMs ?? 1000,
+        drainSliceSize: o.drainSliceSize ?? 2000,
+        maxBufferPerKey: o.maxBufferPerKey ?? 0,
+      },
+    });
+    runtime.start();
+    return runtime;
+  }
+
+  #process(): void {
+    const runtime = this.#runtime;
+    runtime.pollStatus();
+    while (runtime.processInput(1) > 0) this.#drain(this.#drainStepsPerInput);
+    runtime.commit();
+  }
+
+  #drain(steps: number): void {
+    for (let i = 0; i < steps && this.#runtime.drainStep() > 0; i++);
+  }
+
+  #store(key: string) {
+    return this.#runtime.buffer(this.flow.id, this.#cluster.partitionFor(this.flow.topics.main, Buffer.from(key, 'utf8')));
+  }
+
+  #consume(topic: string): LogRecord[] {
+    const partitions = this.#cluster.partitions(topic);
+    let positions = this.#read.get(topic);
+    if (positions === undefined) this.#read.set(topic, (positions = new Array<number>(partitions).fill(0)));
+    const records: LogRecord[] = [];
+    for (let p = 0; p < partitions; p++) {
+      records.push(...this.#cluster.read(topic, p, positions[p]!));
+      positions[p] = this.#cluster.endOffset(topic, p);
+    }
+    return records.sort((a, b) => a.sequence - b.sequence);
+  }
+}
+
+function driverRecord(record: LogRecord): DriverRecord {
+  const decoded = decodeEvent(record.value);
+  return {
+    key: record.key?.toString('utf8') ?? null,
+    value: record.value,
+    headers: record.headers,
+    timestamp: record.timestamp,
+    partition: record.partition,
+    offset: record.offset,
+    event: decoded.ok ? decoded.value : undefined,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The KafkaEngine's own surface, in process: startup checks (rule 9), the FlowEngine queries
+ * (produce, recent, owner, instances, buffers, metrics, events).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { loadSettings, type Settings } from '../../src/config/config.ts';
+import type { ClientAdmin } from '../../src/engines/kafka/client.ts';
+import { KafkaEngine } from '../../src/engines/kafka/kafka-engine.ts';
+import { KafkaStartupError } from '../../src/engines/kafka/topics.ts';
+import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
+import type { EngineEvent } from '../../src/runtime/engine.ts';
+import { partitionForKey } from '../../src/runtime/partitioner.ts';
+import { BROKERS, connectAdmin, createTopics, newFlow, sleep, type TestFlow } from './support.ts';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+const stateRoot = mkdtempSync(path.join(tmpdir(), 'ep-engine-test-'));
+
+function settingsFor(test: TestFlow, name: string, env: Record<string, string> = {}): Settings {
+  return loadSettings({
+    EVENT_PAUSE_CONFIG: test.configFile,
+    KAFKA_BROKERS: BROKERS,
+    STATE_DIR: path.join(stateRoot, name),
+    PUNCTUATE_INTERVAL_MS: '200',
+    ...env,
+  });
+}
+
+async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('KafkaEngine', () => {
+  let admin: ClientAdmin;
+  const flows: TestFlow[] = [];
+  before(async () => {
+    admin = await connectAdmin();
+  });
+  after(async () => {
+    for (const { flow } of flows) await admin.deleteTopics(Object.values(flow.topics));
+    admin.disconnect();
+    rmSync(stateRoot, { recursive: true, force: true });
+  });
+
+  test('refuses to start when the main and trigger topics are not co-partitioned', async () => {
+    const t = newFlow(3);
+    flows.push(t);
+    await createTopics(admin, t.flow);
+    await admin.deleteTopics([t.flow.topics.trigger]);
+    await eventually('the trigger topic is gone', async () => (await admin.describeTopics([t.flow.topics.trigger]))[0]?.partitions === undefined);
+    await admin.createTopics([{ name: t.flow.topics.trigger, partitions: 2 }]);
+    const engine = new KafkaEngine(settingsFor(t, 'copart'), { logger });
+    await assert.rejects(engine.start(), (error: unknown) => {
+      assert.ok(error instanceof KafkaStartupError);
+      assert.equal(error.code, 'NOT_CO_PARTITIONED');
+      assert.match(error.message, new RegExp(`${t.flow.topics.main} has 3 partitions but ${t.flow.topics.trigger} has 2`));
+      return true;
+    });
+  });
+
+  test('refuses to start when topics are missing, and says how to create them', async () => {
+    const t = newFlow(2);
+    const engine = new KafkaEngine(settingsFor(t, 'missing'), { logger });
+    await assert.rejects(engine.start(), (error: unknown) => {
+      assert.ok(error instanceof KafkaStartupError);
+      assert.equal(error.code, 'MISSING_TOPICS');
+      assert.match(error.message, new RegExp(t.flow.topics.main));
+      assert.match(error.message, /scripts\/init_topics\.sh/);
+      return true;
+    });
+  });
+
+  test('serves the FlowEngine queries: produce, recent, buffers, owner, instances, metrics, events', async () => {
+    const t = newFlow(3);
+    flows.push(t);
+    await createTopics(admin, t.flow);
+    const { flow } = t;
+    const a = new KafkaEngine(settingsFor(t, 'a', { ADVERTISED_URL: 'http://127.0.0.1:18081' }), { logger, sessionTimeoutMs: 6000 });
+    const events: EngineEvent[] = [];
+    a.subscribe((event) => events.push(event));
+    await a.start();
+    try {
+      assert.equal(a.isReady(), true);
+      assert.deepEqual(a.info, { kind: 'kafka', durable: true, description: `Kafka at ${BROKERS}` });
+      assert.equal(a.partitions(flow.topics.main), 3);
+      assert.deepEqual(a.localPartitions(flow.id), [0, 1, 2]);
+      assert.deepEqual(await a.owner(flow.id, 1), { kind: 'local' });
+
+      const placed = await a.produce(flow.topics.main, { key: 'q', value: encodeEvent({ id: 'q-0', data: 1 }) });
+      assert.equal(placed.partition, partitionForKey('q', 3));
+      assert.equal(a.partitionFor(flow.id, 'q'), placed.partition);
+      await eventually('q-0 forwarded', async () => (await a.recent(flow.topics.output, 10)).length === 1);
+      await a.produce(flow.topics.status, { key: 'q', value: encodeStatus('PAUSED') });
+      await eventually('the status table shows PAUSED', () => a.statusTable(flow.id).get('q').status === 'PAUSED');
+      for (let i = 1; i <= 5; i++) await a.produce(flow.topics.main, { key: 'q', value: encodeEvent({ id: `q-${i}`, data: i }) });
+      await eventually('5 buffered', () => a.localBuffer(flow.id, placed.partition)?.count('q') === 5);
+      assert.equal(a.metrics().flows[0]!.bufferedEvents, 5);
+      assert.equal(a.metrics().flows[0]!.pausedKeys, 1);
+
+      await a.produce(flow.topics.trigger, { key: 'q', value: RESUME_COMMAND });
+      await eventually('drained', () => a.localBuffer(flow.id, placed.partition)?.count('q') === 0);
+      await eventually('output committed', async () => (await a.recent(flow.topics.output, 10)).length === 6);
+      const recent = await a.recent(flow.topics.output, 4);
+      assert.deepEqual(
+        recent.map((r) => JSON.parse(r.value!.toString()).id),
+        ['q-2', 'q-3', 'q-4', 'q-5'],
+        'the last 4, newest last',
+      );
+      const metrics = a.metrics();
+      assert.equal(metrics.flows[0]!.processedEvents, 1);
+      assert.equal(metrics.flows[0]!.drainedEvents, 5);
+      assert.equal(metrics.flows[0]!.bufferedEvents, 0);
+      assert.ok(metrics.commits > 0 && metrics.commitLatenciesMs.length > 0);
+      const types = new Set(events.map((e) => e.type));
+      for (const type of ['processed', 'buffered', 'drained', 'status-changed']) assert.ok(types.has(type as EngineEvent['type']), `event ${type}`);
+
+      // A second instance joins: partitions split, and each one reports the other as owner.
+      const b = new KafkaEngine(settingsFor(t, 'b', { ADVERTISED_URL: 'http://127.0.0.1:18082' }), { logger, sessionTimeoutMs: 6000 });
+      await b.start();
+      try {
+        await eventually('partitions split', () => a.localPartitions(flow.id).length > 0 && b.localPartitions(flow.id).length > 0 && a.localPartitions(flow.id).length + b.localPartitions(flow.id).length === 3);
+        const remote = b.localPartitions(flow.id)[0]!;
+        await eventually('the group shows the new assignment', async () => (await a.owner(flow.id, remote)).kind === 'remote', 10_000);
+        assert.deepEqual(await a.owner(flow.id, remote), { kind: 'remote', url: 'http://127.0.0.1:18082' });
+        assert.deepEqual(await a.instances(), ['http://127.0.0.1:18081', 'http://127.0.0.1:18082']);
+        assert.equal(a.localBuffer(flow.id, remote), undefined);
+      } finally {
+        await b.stop();
+      }
+      await eventually('partitions back', () => a.localPartitions(flow.id).length === 3);
+    } finally {
+      await a.stop();
+    }
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * Kafka-only cases beyond the shared scenario suite (scenarios.kafka.test.ts): a kill -9 in the
+ * middle of a drain (the open transaction holds forwarded events and the changelog's removals:
+ * under exactly-once both are lost together, so nothing is lost or repeated), and the live
+ * latency of another key of the same task while a 200k buffer drains (rule 7).
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import { partitionForKey } from '../../src/runtime/partitioner.ts';
+import type { OutRecord } from '../scenarios/harness.ts';
+import { KafkaHarness } from './kafka-harness.ts';
+import { sleep, TopicTail } from './support.ts';
+
+function ids(prefix: string, from: number, to: number): string[] {
+  return Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
+}
+
+function idsOf(records: readonly OutRecord[], key: string): (string | undefined)[] {
+  return records.filter((r) => r.key === key).map((r) => r.id);
+}
+
+function firstOccurrences(values: readonly (string | undefined)[]): (string | undefined)[] {
+  const seen = new Set<string | undefined>();
+  return values.filter((v) => !seen.has(v) && seen.add(v));
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function waitBuffered(h: KafkaHarness, key: string, count: number, timeoutMs = 30_000): Promise<void> {
+  let last = -1;
+  await until(`${count} buffered events of ${key}`, async () => (last = await h.bufferCount(key)) === count, timeoutMs).catch((error: Error) => {
+    throw new Error(`${error.message} (last count ${last})`);
+  });
+}
+
+describe('Kafka: crashes mid-drain and live traffic during a large drain', () => {
+  let h: KafkaHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
+    test(`kill -9 in the middle of a drain (${guarantee}): ${guarantee === 'exactly_once' ? 'nothing lost or repeated' : 'nothing lost, order exact after dropping repeats'}`, async () => {
+      h = new KafkaHarness();
+      await h.start({ partitions: 2, guarantee, drainSliceSize: 50 });
+      await h.setStatus('d', 'PAUSED');
+      await sleep(500);
+      const sent = ids('d', 0, 30_000);
+      await h.sendEvents('d', sent);
+      await waitBuffered(h, 'd', sent.length);
+      await h.setStatus('d', 'ACTIVE');
+      await h.sendResume('d');
+      await h.waitForOutput(3000);
+      await h.crash(0);
+      const before = (await h.output()).length;
+      assert.ok(before < sent.length, `the crash came too late to test anything (${before} drained)`);
+      await h.restart(0);
+      await h.waitForOutput(sent.length, 60_000);
+      await sleep(1500);
+      const out = idsOf(await h.output(), 'd');
+      if (guarantee === 'exactly_once') assert.deepEqual(out, sent);
+      else assert.deepEqual(firstOccurrences(out), sent);
+    });
+  }
+
+  test('a 200k-event buffer drains in slices while another key of the same task keeps flowing', async () => {
+    h = new KafkaHarness();
+    await h.start({ partitions: 2, drainSliceSize: 2000 });
+    const partition = partitionForKey('big', 2);
+    let live = 'live-0';
+    for (let i = 1; partitionForKey(live, 2) !== partition; i++) live = `live-${i}`;
+    await h.setStatus('big', 'PAUSED');
+    const big = ids('big', 0, 200_000);
+    await h.sendEvents('big', big);
+    await waitBuffered(h, 'big', big.length, 90_000);
+
+    await h.setStatus('big', 'ACTIVE');
+    await h.sendResume('big');
+    const liveSent: string[] = [];
+    const sentAt = new Map<string, number>();
+    const seenAt = new Map<string, number>();
+    let stop = false;
+    const harness = h;
+    // Live traffic until the big drain is over: each live event is timed to the output.
+    const sender = (async () => {
+      for (let n = 0; !stop; n++) {
+        const id = `${live}-${n}`;
+        sentAt.set(id, Date.now());
+        liveSent.push(id);
+        await harness.sendEvent(live, id);
+        await sleep(50);
+      }
+    })();
+    const tail = new TopicTail(h.flow.topics.output, 2);
+    let bigDoneAt = 0;
+    try {
+      const deadline = Date.now() + 120_000;
+      let bigSeen = 0;
+      for (let read = 0; bigSeen < big.length; ) {
+        assert.ok(Date.now() < deadline, `the 200k drain did not finish within 120 s (${bigSeen} drained)`);
+        await tail.poll(100);
+        const now = Date.now();
+        for (; read < tail.records.length; read++) {
+          const record = tail.records[read]!;
+          const key = record.key?.toString();
+          if (key === 'big') bigSeen++;
+          else if (key === live) seenAt.set((JSON.parse(record.value!.toString()) as { id: string }).id, now);
+        }
+      }
+      bigDoneAt = Date.now();
+    } finally {
+      stop = true;
+      await sender;
+      await tail.close();
+    }
+    await h.waitForOutput(big.length + liveSent.length, 30_000);
+    const out = await h.output();
+    assert.deepEqual(idsOf(out, 'big'), big);
+    assert.deepEqual(idsOf(out, live), liveSent);
+    const duringDrain = [...seenAt.values()].filter((t) => t < bigDoneAt).length;
+    assert.ok(duringDrain >= 3, `live events forwarded while the big buffer drained: ${duringDrain}`);
+    const latencies = [...seenAt].map(([id, t]) => t - sentAt.get(id)!).sort((a, b) => a - b);
+    const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
+    assert.ok(p99 < 3000, `live latency p99 ${p99} ms during the drain`);
+  });
+});

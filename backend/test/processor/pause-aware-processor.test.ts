@@ -1,0 +1,193 @@
+/**
+ * The pause-aware processor, one SEMANTICS.md rule per test, through the synchronous test driver.
+ * Each test fails if its rule breaks.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HEADERS } from '../../src/model/wire.ts';
+import type { Header } from '../../src/runtime/ports.ts';
+import { FlowTestDriver, type DriverRecord } from '../../src/testing/test-driver.ts';
+
+const ids = (records: readonly DriverRecord[]) => records.map((r) => r.event?.id);
+const of = (key: string, records: readonly DriverRecord[]) => ids(records.filter((r) => r.key === key));
+const range = (prefix: string, from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${prefix}${from + i}`);
+
+describe('pause-aware processor', () => {
+  it('rule 1: per key, the output is exactly the input in order, across pause, resume and drains in progress', () => {
+    const driver = new FlowTestDriver({ drainSliceSize: 2, drainStepsPerInput: 0 });
+    driver.setStatus('a', 'PAUSED');
+    for (const id of range('a', 1, 5)) {
+      driver.pipeEvent('a', { id });
+      driver.pipeEvent('b', { id: id.replace('a', 'b') });
+    }
+    driver.setStatus('a', 'ACTIVE');
+    driver.sendResume('a');
+    for (const id of range('a', 6, 8)) driver.pipeEvent('a', { id });
+    driver.advanceWallClock(1000);
+    const out = driver.readOutput();
+    assert.deepEqual(of('a', out), range('a', 1, 8));
+    assert.deepEqual(of('b', out), range('b', 1, 5));
+    assert.equal(out.length, 13, 'nothing duplicated');
+  });
+
+  it('rule 2: an event of a PAUSED key is buffered, not forwarded, and stays buffered while paused', () => {
+    const driver = new FlowTestDriver();
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.pipeEvent('other', { id: 'o1' });
+    driver.advanceWallClock(10_000);
+    assert.deepEqual(ids(driver.readOutput()), ['o1']);
+    assert.deepEqual(driver.bufferedEvents('k').map((e) => JSON.parse(e.value!.toString()).id), ['e1', 'e2']);
+    assert.equal(driver.status('k'), 'PAUSED');
+  });
+
+  it('rule 3: a resume command drains at once, even while the table still shows PAUSED', () => {
+    const driver = new FlowTestDriver();
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.sendResume('k');
+    assert.deepEqual(ids(driver.readOutput()), ['e1', 'e2']);
+    assert.equal(driver.bufferCount('k'), 0);
+  });
+
+  it('rule 3: an event of an ACTIVE key with a non-empty buffer drains the buffer first, then is forwarded', () => {
+    const driver = new FlowTestDriver();
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.setStatus('k', 'ACTIVE'); // no command, no punctuation yet
+    assert.deepEqual(driver.readOutput(), []);
+    driver.pipeEvent('k', { id: 'e3' });
+    assert.deepEqual(ids(driver.readOutput()), ['e1', 'e2', 'e3']);
+  });
+
+  it('rule 4: a key turned ACTIVE with no command and no event is drained by the next punctuation, also after a restart', () => {
+    const driver = new FlowTestDriver({ punctuateIntervalMs: 1000 });
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.setStatus('k', 'ACTIVE');
+    driver.advanceWallClock(999);
+    assert.deepEqual(driver.readOutput(), [], 'not before the punctuation');
+    driver.advanceWallClock(1);
+    assert.deepEqual(ids(driver.readOutput()), ['e1']);
+
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.restart(); // the dirty set is gone with the process: it must be rebuilt from the store
+    driver.setStatus('k', 'ACTIVE');
+    driver.advanceWallClock(1000);
+    assert.deepEqual(ids(driver.readOutput()), ['e2']);
+  });
+
+  it('rule 5: buffered events survive a crash: the buffer is restored from its changelog', () => {
+    const driver = new FlowTestDriver();
+    const headers: Header[] = [{ key: 'trace', value: Buffer.from('t-1') }];
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1', data: { n: 1 } }, { headers, timestamp: 42 });
+    driver.pipeEvent('k', { id: 'e2' });
+    const before = driver.bufferedEvents('k');
+    driver.restart();
+    assert.deepEqual(driver.bufferedEvents('k'), before);
+    driver.sendResume('k');
+    assert.deepEqual(ids(driver.readOutput()), ['e1', 'e2']);
+  });
+
+  it('rule 6: key, value bytes, headers and timestamp are kept, straight through and through the buffer', () => {
+    const driver = new FlowTestDriver();
+    const headers: Header[] = [
+      { key: 'h', value: Buffer.from([0, 255]) },
+      { key: 'h', value: Buffer.from('second') },
+    ];
+    const value = Buffer.from('{ "id": "x", "data": "caf\\u00e9 é" }  ');
+    driver.pipeRaw('main', 'direct', value, { headers, timestamp: 1_600_000_000_000 });
+    driver.setStatus('held', 'PAUSED');
+    driver.pipeRaw('main', 'held', value, { headers, timestamp: 1_600_000_000_000 });
+    driver.sendResume('held');
+    const out = driver.readOutput();
+    assert.equal(out.length, 2);
+    for (const [record, key] of [[out[0]!, 'direct'], [out[1]!, 'held']] as const) {
+      assert.equal(record.key, key);
+      assert.ok(record.value !== null && record.value.equals(value), `${key}: value bytes`);
+      assert.deepEqual(record.headers, headers, `${key}: headers`);
+      assert.equal(record.timestamp, 1_600_000_000_000, `${key}: timestamp`);
+    }
+  });
+
+  it('rule 7: a drain forwards one slice at a time, and new events of the draining key join the back of its buffer', () => {
+    const driver = new FlowTestDriver({ drainSliceSize: 3, drainStepsPerInput: 0 });
+    driver.setStatus('k', 'PAUSED');
+    for (const id of range('e', 1, 10)) driver.pipeEvent('k', { id });
+    driver.setStatus('k', 'ACTIVE');
+    driver.sendResume('k');
+    assert.deepEqual(ids(driver.readOutput()), range('e', 1, 3), 'one slice per call');
+    driver.pipeEvent('k', { id: 'e11' });
+    assert.deepEqual(ids(driver.readOutput()), range('e', 4, 6), 'the new event drains a slice and waits its turn');
+    assert.equal(driver.bufferCount('k'), 5);
+    driver.advanceWallClock(0);
+    assert.deepEqual(ids(driver.readOutput()), range('e', 7, 11));
+  });
+
+  it('rule 7: nothing is dropped because a buffer is large (the original dropped past 10,000 per key)', () => {
+    const driver = new FlowTestDriver({ drainSliceSize: 1000 });
+    driver.setStatus('k', 'PAUSED');
+    for (let i = 0; i < 12_000; i++) driver.pipeEvent('k', { id: `e${i}` });
+    assert.equal(driver.bufferCount('k'), 12_000);
+    driver.sendResume('k');
+    const out = driver.readOutput();
+    assert.equal(out.length, 12_000);
+    assert.equal(out[11_999]!.event?.id, 'e11999');
+    assert.deepEqual(driver.readDeadLetters(), []);
+  });
+
+  it('rule 7: at a configured per-key capacity, further events go to the dead-letter topic as BUFFER_FULL, and only then', () => {
+    const driver = new FlowTestDriver({ maxBufferPerKey: 2, drainSliceSize: 1, drainStepsPerInput: 0 });
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.sendResume('k'); // drains e1 in one full slice, with the table still PAUSED
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.pipeEvent('k', { id: 'e3' });
+    driver.pipeEvent('k', { id: 'e4' });
+    assert.equal(driver.bufferCount('k'), 2);
+    const dead = driver.readDeadLetters();
+    assert.deepEqual(ids(dead), ['e4']);
+    assert.equal(dead[0]!.reason, 'BUFFER_FULL');
+    assert.deepEqual(ids(driver.readOutput()), ['e1']);
+  });
+
+  it('rule 8: bad records go to the dead-letter topic with reason and source; the processor carries on', () => {
+    const driver = new FlowTestDriver();
+    driver.pipeRaw('main', null, '{"id":"no-key"}');
+    driver.pipeRaw('main', 'k', 'not json');
+    driver.pipeRaw('trigger', 'k', '{"action":"STOP"}');
+    driver.pipeEvent('k', { id: 'good' });
+    const dead = driver.readDeadLetters();
+    assert.deepEqual(
+      dead.map((d) => [d.reason, d.source.topic, d.source.partition, d.source.offset]),
+      [
+        ['MISSING_KEY', driver.flow.topics.main, 0, 0],
+        ['INVALID_EVENT', driver.flow.topics.main, 0, 1],
+        ['INVALID_COMMAND', driver.flow.topics.trigger, 0, 0],
+      ],
+    );
+    assert.ok(dead.every((d) => d.message.length > 0 && d.headers.some((h) => h.key === HEADERS.dlqMessage)));
+    assert.equal(dead[1]!.value?.toString(), 'not json', 'the original value is kept');
+    assert.deepEqual(ids(driver.readOutput()), ['good']);
+  });
+
+  it('rule 10: with a lagging status table, a pause takes effect where the table shows it, and a resume command sent early is safe', () => {
+    const driver = new FlowTestDriver({ statusLagMs: 100 });
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' }); // the table does not show PAUSED yet
+    driver.advanceWallClock(100);
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.setStatus('k', 'ACTIVE');
+    driver.sendResume('k'); // processed while the table still shows PAUSED: drains e2
+    driver.pipeEvent('k', { id: 'e3' }); // still looks paused: buffered again
+    assert.deepEqual(ids(driver.readOutput()), ['e1', 'e2']);
+    assert.equal(driver.bufferCount('k'), 1);
+    driver.advanceWallClock(1000); // the table catches up, the punctuator drains
+    assert.deepEqual(ids(driver.readOutput()), ['e3']);
+  });
+});
