@@ -9,7 +9,8 @@ function isErrorBody(value: unknown): value is ErrorBody {
 export function describeError(error: unknown): string {
   if (error instanceof HttpErrorResponse) {
     if (error.status === 0) return `the API does not answer (${error.url ?? 'no URL'})`;
-    if (isErrorBody(error.error)) return `${error.error.message} (${error.status} ${error.error.code})`;
+    const hint = error.status === 401 ? '. Set the API token under Settings.' : '';
+    if (isErrorBody(error.error)) return `${error.error.message} (${error.status} ${error.error.code})${hint}`;
     return `${error.status} ${error.statusText || 'error'} from ${error.url ?? 'the API'}`;
   }
   if (error instanceof Error) return error.message;
