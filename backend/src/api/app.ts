@@ -16,6 +16,7 @@ import { bearerGuard } from './auth.ts';
 import { Cluster } from './cluster.ts';
 import type { ApiContext } from './context.ts';
 import { ControlPlane } from './control-plane.ts';
+import { dashboardRoutes } from './dashboard.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { EventStream, type EventStreamOptions } from './event-stream.ts';
 import { CommitLatencyHistogram } from './metrics.ts';
@@ -85,6 +86,7 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
   await app.register(controlRoutes(ctx));
   await app.register(flowRoutes(ctx));
   await app.register(eventRoutes(ctx));
+  await app.register(dashboardRoutes());
 };
 
 export function buildApp(options: AppOptions): FastifyInstance {
