@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # `npm start`: runs every configured flow. With KAFKA_BROKERS set it runs on that Kafka cluster;
-# without it, on the embedded in-process engine (no broker needed).
+# without it, on the embedded in-process engine (no broker needed). Builds the dashboard first
+# when it is missing or stale; the API serves it at /.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in -h|--help) exec node_modules/.bin/node backend/src/main.ts --help ;; esac
 bash scripts/ensure_installed.sh
+if ! bash scripts/build_dashboard.sh; then
+  echo "[dashboard] the dashboard is unavailable (build failed, see above); starting the API anyway" >&2
+fi
 exec node_modules/.bin/node backend/src/main.ts "$@"

@@ -18,6 +18,7 @@ if [ "$KAFKA_BROKERS" = "127.0.0.1:${KAFKA_PORT:-9092}" ]; then
   bash scripts/start_infra.sh
 fi
 bash scripts/init_topics.sh
+bash scripts/build_dashboard.sh
 echo "[test] type check"
 node_modules/.bin/tsc -p backend --noEmit
 echo "[test] lint"
