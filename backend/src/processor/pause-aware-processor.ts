@@ -82,8 +82,12 @@ export class PauseAwareProcessor implements Processor {
       return;
     }
     if (this.#buffered.has(key)) {
-      if (!this.#drains.has(key)) this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
-      this.#drainSlice(key, this.#options.drainSliceSize);
+      // Drain first. A drain already under way is not hurried: the event joins the back and the
+      // runtime's drain steps continue, so a batch of input never costs more than one slice a key.
+      if (!this.#drains.has(key)) {
+        this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
+        this.#drainSlice(key, this.#options.drainSliceSize);
+      }
       if (this.#buffered.has(key)) {
         this.#buffer(key, record);
         return;
@@ -107,6 +111,13 @@ export class PauseAwareProcessor implements Processor {
     for (const key of [...this.#drains.keys()]) {
       if (forwarded >= budget) break;
       forwarded += this.#drainSlice(key, Math.min(budget - forwarded, this.#options.drainSliceSize));
+      // Round robin: a key that still has events goes to the back, so a huge buffer never
+      // starves another key's drain (rule 4 within one punctuation interval, rule 7).
+      const drain = this.#drains.get(key);
+      if (drain !== undefined) {
+        this.#drains.delete(key);
+        this.#drains.set(key, drain);
+      }
     }
     return forwarded;
   }

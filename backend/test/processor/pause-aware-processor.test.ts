@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HEADERS } from '../../src/model/wire.ts';
-import type { Header } from '../../src/runtime/ports.ts';
+import { PauseAwareProcessor } from '../../src/processor/pause-aware-processor.ts';
+import type { Header, InputRecord, KeyStatus } from '../../src/runtime/ports.ts';
+import { MemoryBufferStore } from '../../src/stores/memory-buffer-store.ts';
 import { FlowTestDriver, type DriverRecord } from '../../src/testing/test-driver.ts';
 
 const ids = (records: readonly DriverRecord[]) => records.map((r) => r.event?.id);
@@ -122,11 +124,36 @@ describe('pause-aware processor', () => {
     driver.setStatus('k', 'ACTIVE');
     driver.sendResume('k');
     assert.deepEqual(ids(driver.readOutput()), range('e', 1, 3), 'one slice per call');
-    driver.pipeEvent('k', { id: 'e11' });
-    assert.deepEqual(ids(driver.readOutput()), range('e', 4, 6), 'the new event drains a slice and waits its turn');
-    assert.equal(driver.bufferCount('k'), 5);
+    for (const id of range('e', 11, 110)) driver.pipeEvent('k', { id });
+    assert.deepEqual(ids(driver.readOutput()), [], 'new events of a key still draining join its back and forward nothing by themselves');
+    assert.equal(driver.bufferCount('k'), 107);
     driver.advanceWallClock(0);
-    assert.deepEqual(ids(driver.readOutput()), range('e', 7, 11));
+    assert.deepEqual(ids(driver.readOutput()), range('e', 4, 110));
+  });
+
+  it('rule 7: drains take turns, so a huge buffer does not hold back another key\'s stranded events', () => {
+    const forwarded: string[] = [];
+    const statuses = new Map<string, KeyStatus>([['big', 'PAUSED'], ['small', 'PAUSED']]);
+    const processor = new PauseAwareProcessor({ drainSliceSize: 10, maxBufferPerKey: 0 });
+    processor.init({
+      partition: 0,
+      buffer: new MemoryBufferStore(),
+      status: (key) => ({ status: statuses.get(key) ?? 'ACTIVE', version: 1 }),
+      forward: (record) => forwarded.push(record.key!.toString()),
+      deadLetter: () => assert.fail('nothing is dead-lettered'),
+      report: () => undefined,
+    });
+    let offset = 0;
+    const event = (key: string): InputRecord => ({
+      topic: 'in', partition: 0, offset: offset++, key: Buffer.from(key), value: Buffer.from(`{"id":"${offset}"}`), headers: [], timestamp: 0,
+    });
+    for (let i = 0; i < 1000; i++) processor.process(event('big'), 'event');
+    processor.process(event('small'), 'event');
+    statuses.set('big', 'ACTIVE');
+    statuses.set('small', 'ACTIVE');
+    processor.punctuate(0);
+    processor.drainStep(10);
+    assert.ok(forwarded.includes('small'), `small drained within two slices, not after big's 100 (forwarded: ${forwarded.length})`);
   });
 
   it('rule 7: nothing is dropped because a buffer is large (the original dropped past 10,000 per key)', () => {
