@@ -81,7 +81,8 @@ export interface ConsumedBatch {
   readonly eofs: TopicPartitionOffset[];
 }
 
-export type RebalanceKind = 'assign' | 'revoke';
+/** `lost`: the partitions were taken away (session expired, poll interval exceeded), not handed back. */
+export type RebalanceKind = 'assign' | 'revoke' | 'lost';
 
 /** A consumer; with a group id and `onRebalance` it is a group member that rebalances by hand. */
 export class ClientConsumer {
@@ -92,7 +93,8 @@ export class ClientConsumer {
     const conf: ClientConfig & { rebalance_cb?: unknown } = { 'enable.auto.commit': false, ...config };
     if (onRebalance !== undefined) {
       conf.rebalance_cb = (error: LibrdKafkaError, partitions: TopicPartition[]) => {
-        onRebalance(error.code === ERR.ERR__ASSIGN_PARTITIONS ? 'assign' : 'revoke', partitions);
+        if (error.code === ERR.ERR__ASSIGN_PARTITIONS) onRebalance('assign', partitions);
+        else onRebalance(this.#assignmentLost() ? 'lost' : 'revoke', partitions);
       };
     }
     this.#consumer = new Kafka.KafkaConsumer(conf as never, { 'auto.offset.reset': 'earliest' });
@@ -100,6 +102,11 @@ export class ClientConsumer {
     (this.#consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
     this.#consumer.on('partition.eof', (eof) => this.#eofs.push(eof));
     if (onError !== undefined) this.#consumer.on('event.error', onError);
+  }
+
+  /** librdkafka's rd_kafka_assignment_lost(); the binding has it, its typings do not. */
+  #assignmentLost(): boolean {
+    return (this.#consumer as unknown as { assignmentLost(): boolean }).assignmentLost();
   }
 
   /** The underlying client, for sendOffsetsToTransaction only. */

@@ -97,12 +97,19 @@ export class FlowMember {
   /** Rebalance callbacks, handled in order by the loop between polls. */
   #rebalances: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
   #assignment: TopicPartition[] = [];
-  /** Next offset to commit per input partition ("topic:partition"). */
+  /** Next offset per owned input partition ("topic:partition"), kept across commits. */
   readonly #offsets = new Map<string, { topic: string; partition: number; offset: number }>();
   #dirty = false;
   #writesSinceCommit = 0;
   #lastCommit = Date.now();
   #overflow: PendingSend[] = [];
+  /**
+   * at_least_once only: changelog records of the current commit interval, sent after the output
+   * is delivered. The changelog then never runs ahead of the output: a crash can repeat output
+   * (allowed) but never lose a drained event whose tombstone landed, nor drain a restored event
+   * ahead of an older one whose output was not delivered (rule 1).
+   */
+  #heldChangelog: PendingSend[] = [];
   #draining = false;
   #stopping = false;
   #closing = false;
@@ -250,8 +257,8 @@ export class FlowMember {
   async #step(): Promise<void> {
     while (this.#rebalances.length > 0) {
       const rebalance = this.#rebalances.shift()!;
-      if (rebalance.kind === 'revoke') await this.#revoke();
-      else await this.#assign(rebalance.partitions);
+      if (rebalance.kind === 'assign') await this.#assign(rebalance.partitions);
+      else await this.#revoke(rebalance.kind === 'lost');
     }
     if (this.#overflow.length > 0) await this.#flushOverflow();
 
@@ -337,16 +344,25 @@ export class FlowMember {
       await this.#retrying(() => this.#producer.commitTransaction());
       await this.#producer.beginTransaction();
     } else {
-      await this.#producer.flush();
-      const failed = this.#producer.takeDeliveryErrors();
-      if (failed > 0) throw new Error(`${failed} record(s) could not be delivered`);
+      await this.#flushDelivered();
+      const held = this.#heldChangelog;
+      this.#heldChangelog = [];
+      for (const { topic, partition, record } of held) this.#send(topic, partition, record);
+      await this.#flushDelivered();
       if (offsets.length > 0) await this.#consumer.commit(offsets);
     }
-    this.#offsets.clear();
     this.#dirty = false;
     this.#writesSinceCommit = 0;
     this.#lastCommit = Date.now();
     this.#o.onCommit(performance.now() - started);
+  }
+
+  /** at_least_once: waits until everything queued is delivered; throws if anything was not. */
+  async #flushDelivered(): Promise<void> {
+    await this.#flushOverflow();
+    await this.#producer.flush();
+    const failed = this.#producer.takeDeliveryErrors();
+    if (failed > 0) throw new Error(`${failed} record(s) could not be delivered`);
   }
 
   async #retrying(operation: () => Promise<void>): Promise<void> {
@@ -360,9 +376,16 @@ export class FlowMember {
     }
   }
 
-  async #revoke(): Promise<void> {
+  /**
+   * Hands the partitions back: commit, checkpoint, close. When they were lost instead (another
+   * member may own them already), nothing of this member's may count: abort, close, no checkpoint.
+   */
+  async #revoke(lost: boolean): Promise<void> {
     let committed = false;
-    if (this.#tasks.size > 0 || this.#dirty) {
+    if (lost) {
+      this.#log.warn('partitions lost (session expired or poll interval exceeded): aborting uncommitted work');
+      await this.#abortQuietly();
+    } else if (this.#tasks.size > 0 || this.#dirty) {
       try {
         if (this.#dirty || this.#writesSinceCommit > 0) await this.#commit();
         committed = true;
@@ -385,6 +408,13 @@ export class FlowMember {
     try {
       for (const partition of numbers) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
       const restored = await this.#restore(stores);
+      // Every exactly-once commit carries the offsets of every owned partition, so that even a
+      // transaction of drains alone is checked against the group generation (zombie fencing).
+      for (const position of await this.#consumer.committed(partitions)) {
+        if (position.offset !== undefined && position.offset >= 0) {
+          this.#offsets.set(`${position.topic}:${position.partition}`, { topic: position.topic, partition: position.partition, offset: position.offset });
+        }
+      }
       for (const [partition, store] of stores) this.#openTask(partition, store);
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
@@ -393,6 +423,9 @@ export class FlowMember {
       this.#resolveAssigned();
     } catch (error) {
       for (const [partition, store] of stores) if (!this.#tasks.has(partition)) store.close();
+      this.#offsets.clear();
+      // The group counts this member as the owner: the assignment must be retried, not dropped.
+      this.#rebalances.unshift({ kind: 'assign', partitions });
       throw error;
     }
   }
@@ -443,9 +476,15 @@ export class FlowMember {
   #openTask(partition: number, store: LmdbBufferStore): void {
     const flowId = this.flow.id;
     const changelog = this.flow.topics.changelog;
-    const logged = new LoggedBufferStore(store, (entryKey, entryValue) =>
-      this.#send(changelog, partition, { key: entryKey, value: entryValue, headers: [], timestamp: Date.now() }),
-    );
+    const logged = new LoggedBufferStore(store, (entryKey, entryValue) => {
+      const record = { key: entryKey, value: entryValue, headers: [], timestamp: Date.now() };
+      if (this.#exactlyOnce) this.#send(changelog, partition, record);
+      else {
+        this.#heldChangelog.push({ topic: changelog, partition, record });
+        this.#writesSinceCommit++;
+        this.#dirty = true;
+      }
+    });
     const { output, dlq } = this.flow.topics;
     const task = new StreamTask({
       flowId,
@@ -508,6 +547,7 @@ export class FlowMember {
 
   async #abortQuietly(): Promise<boolean> {
     this.#overflow = [];
+    this.#heldChangelog = [];
     if (!this.#exactlyOnce) return true;
     try {
       await this.#producer.abortTransaction();
@@ -536,8 +576,13 @@ export class FlowMember {
         const partitions = [...this.#tasks.keys()];
         await this.#closeTasks(false);
         const stores = new Map<number, LmdbBufferStore>();
-        for (const partition of partitions) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
-        await this.#restore(stores);
+        try {
+          for (const partition of partitions) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
+          await this.#restore(stores);
+        } catch (restoreError) {
+          for (const store of stores.values()) store.close();
+          throw restoreError;
+        }
         for (const [partition, store] of stores) this.#openTask(partition, store);
         await this.#rewind();
       } else {
@@ -554,8 +599,9 @@ export class FlowMember {
     if (this.#assignment.length === 0) return;
     const committed = await this.#consumer.committed(this.#assignment);
     for (const position of committed) {
-      const offset = position.offset === undefined || position.offset === OFFSET_INVALID || position.offset < 0 ? OFFSET_BEGINNING : position.offset;
-      await this.#consumer.seek({ topic: position.topic, partition: position.partition, offset });
+      const valid = position.offset !== undefined && position.offset !== OFFSET_INVALID && position.offset >= 0;
+      if (valid) this.#offsets.set(`${position.topic}:${position.partition}`, { topic: position.topic, partition: position.partition, offset: position.offset! });
+      await this.#consumer.seek({ topic: position.topic, partition: position.partition, offset: valid ? position.offset! : OFFSET_BEGINNING });
     }
   }
 
@@ -565,6 +611,7 @@ export class FlowMember {
     this.#rebalances = [];
     this.#assignment = [];
     this.#overflow = [];
+    this.#heldChangelog = [];
     this.#closing = true;
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#producer.disconnect().catch(() => undefined);
