@@ -35,6 +35,7 @@ import {
   ClientProducer,
   errorKind,
   isQueueFull,
+  type Message,
   OFFSET_BEGINNING,
   OFFSET_INVALID,
   type RebalanceKind,
@@ -264,13 +265,16 @@ export class FlowMember {
 
     const { messages } = await this.#consumer.consume(POLL_BATCH, this.#draining ? 0 : IDLE_POLL_MS);
     const trigger = this.flow.topics.trigger;
+    // Offsets are noted when the batch moves to another partition, not per record (hot path).
+    let last: Message | undefined;
     for (const message of messages) {
       const task = this.#tasks.get(message.partition);
       if (task === undefined) continue; // not ours (any more): the owner processes it
       this.#process(task, toInputRecord(message), message.topic === trigger ? 'command' : 'event');
-      this.#offsets.set(`${message.topic}:${message.partition}`, { topic: message.topic, partition: message.partition, offset: message.offset + 1 });
-      this.#dirty = true;
+      if (last !== undefined && (last.partition !== message.partition || last.topic !== message.topic)) this.#noteProcessed(last);
+      last = message;
     }
+    if (last !== undefined) this.#noteProcessed(last);
 
     let drained = 0;
     for (const { task } of this.#tasks.values()) drained += task.drainStep(this.#o.runtime.drainSliceSize);
@@ -288,6 +292,11 @@ export class FlowMember {
     if (this.#dirty && (now - this.#lastCommit >= this.#o.runtime.commitIntervalMs || this.#writesSinceCommit >= MAX_UNCOMMITTED_WRITES)) {
       await this.#commit();
     }
+  }
+
+  #noteProcessed(message: Message): void {
+    this.#offsets.set(`${message.topic}:${message.partition}`, { topic: message.topic, partition: message.partition, offset: message.offset + 1 });
+    this.#dirty = true;
   }
 
   #process(open: OpenTask, record: InputRecord, kind: 'event' | 'command'): void {
