@@ -24,7 +24,7 @@ function help(): string {
   }
   const d = <T>(pick: (s: Settings) => T): string => (defaults === undefined ? 'see config.ts' : String(pick(defaults)));
   const variables: Array<[string, string, string]> = [
-    ['KAFKA_BROKERS', 'Kafka bootstrap servers, host:port[,host:port...]; unset: run the embedded in-memory engine', 'unset'],
+    ['KAFKA_BROKERS', 'Kafka bootstrap servers, host:port[,host:port...]; unset: run the embedded engine (no broker; data journaled under STATE_DIR/embedded)', 'unset'],
     ['PORT', 'HTTP port', d((s) => s.http.port)],
     ['HOST', 'HTTP listen address', d((s) => s.http.host)],
     ['API_TOKEN', 'when set, mutating endpoints need "Authorization: Bearer <token>"', 'unset (open)'],
@@ -35,7 +35,7 @@ function help(): string {
     ['PUNCTUATE_INTERVAL_MS', 'how often stranded buffered events of ACTIVE keys are drained', d((s) => s.runtime.punctuateIntervalMs)],
     ['DRAIN_SLICE_SIZE', 'most events one drain slice forwards before the task reads input again', d((s) => s.runtime.drainSliceSize)],
     ['MAX_BUFFER_PER_KEY', 'per-key buffer capacity, past it events go to the DLQ as BUFFER_FULL; 0 = unlimited', d((s) => s.runtime.maxBufferPerKey)],
-    ['STATE_DIR', 'directory of the local buffer stores (Kafka engine)', d((s) => s.runtime.stateDir)],
+    ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
     ['EVENT_PAUSE_CONFIG', 'the flows file', `${repoRoot()}/config/flows.json`],
     ['LOG_LEVEL', 'pino log level (trace, debug, info, warn, error, fatal)', 'info'],

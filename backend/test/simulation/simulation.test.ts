@@ -1,6 +1,6 @@
 /**
  * Thousands of seeded schedules per processing guarantee, each judged by the observer and the
- * checker. A failure prints its seed; `SEED=<n> node --test backend/test/simulation/*.test.ts`
+ * checker. A failure prints its seed; `SEED=<n> node_modules/.bin/node --test backend/test/simulation/simulation.test.ts`
  * replays just that schedule (SIM_SCHEDULES=<n> changes how many run).
  */
 import assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ describe('deterministic simulation', () => {
           assert.fail(
             [
               `schedule SEED=${seed} (${guarantee}) broke the contract; replay it with`,
-              `  SEED=${seed} node --test backend/test/simulation/*.test.ts`,
+              `  SEED=${seed} node_modules/.bin/node --test backend/test/simulation/simulation.test.ts`,
               `config: ${result.config}`,
               ...result.violations.map((v) => `  ${v}`),
             ].join('\n'),
