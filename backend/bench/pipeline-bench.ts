@@ -28,14 +28,14 @@ import { BROKERS, CLIENT, connectAdmin, createTopics, newFlow, randomId, sleep, 
 
 const { values: args } = parseArgs({
   options: {
-    active: { type: 'string', default: '200000' },
+    active: { type: 'string', default: '1000000' },
     drain: { type: 'string', default: '1000000' },
     guarantee: { type: 'string', default: 'both' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log('usage: npm run bench -- [--active N=200000] [--drain M=1000000] [--guarantee exactly_once|at_least_once|both]');
+  console.log('usage: npm run bench -- [--active N=1000000] [--drain M=1000000] [--guarantee exactly_once|at_least_once|both]');
   console.log(`needs a broker at KAFKA_BROKERS (default ${BROKERS}); scripts/start_infra.sh starts one`);
   process.exit(0);
 }
