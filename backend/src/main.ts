@@ -35,6 +35,7 @@ function help(): string {
     ['PUNCTUATE_INTERVAL_MS', 'how often stranded buffered events of ACTIVE keys are drained', d((s) => s.runtime.punctuateIntervalMs)],
     ['DRAIN_SLICE_SIZE', 'most events one drain slice forwards before the task reads input again', d((s) => s.runtime.drainSliceSize)],
     ['MAX_BUFFER_PER_KEY', 'per-key buffer capacity, past it events go to the DLQ as BUFFER_FULL; 0 = unlimited', d((s) => s.runtime.maxBufferPerKey)],
+    ['MAX_EVENT_BYTES', 'largest input record (key + value + headers); larger ones go to the DLQ as RECORD_TOO_LARGE (raise the broker\'s limits with it)', d((s) => s.runtime.maxEventBytes)],
     ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
     ['EVENT_PAUSE_CONFIG', 'the flows file', `${repoRoot()}/config/flows.json`],

@@ -32,6 +32,12 @@ export interface RuntimeSettings {
   readonly drainSliceSize: number;
   /** Per-key buffer capacity; 0 means unlimited. Events past it go to the DLQ as BUFFER_FULL. */
   readonly maxBufferPerKey: number;
+  /**
+   * Largest input record (key + value + headers) the processor takes; larger ones go to the DLQ
+   * as RECORD_TOO_LARGE, without their value. Keeps every copy (output, changelog, DLQ) under the
+   * producers' message.max.bytes, so an outsized record can never wedge a task.
+   */
+  readonly maxEventBytes: number;
   readonly stateDir: string;
 }
 
@@ -49,6 +55,9 @@ export interface Settings {
     readonly advertisedUrl: string;
   };
 }
+
+/** 1 MiB (Kafka's default record size limit) less room for the changelog and DLQ envelopes. */
+export const DEFAULT_MAX_EVENT_BYTES = 960_000;
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -186,6 +195,7 @@ export function loadSettings(env: Env = process.env): Settings {
       punctuateIntervalMs: intSetting(env, 'PUNCTUATE_INTERVAL_MS', 1000, 10, 3_600_000),
       drainSliceSize: intSetting(env, 'DRAIN_SLICE_SIZE', 2000, 1, 1_000_000),
       maxBufferPerKey: intSetting(env, 'MAX_BUFFER_PER_KEY', 0, 0, Number.MAX_SAFE_INTEGER),
+      maxEventBytes: intSetting(env, 'MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, 1024, 256 * 1024 * 1024),
       stateDir: env.STATE_DIR ?? path.join(repoRoot(), '.data', 'state'),
     },
     http: { host, port, apiToken, corsOrigins, advertisedUrl },

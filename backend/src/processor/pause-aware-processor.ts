@@ -18,6 +18,8 @@ export interface PauseAwareOptions {
   readonly drainSliceSize: number;
   /** Per-key buffer capacity; 0 means unlimited. */
   readonly maxBufferPerKey: number;
+  /** Largest record (key + value + headers) taken; larger ones are dead-lettered. Default unlimited. */
+  readonly maxEventBytes?: number;
 }
 
 /**
@@ -53,6 +55,11 @@ export class PauseAwareProcessor implements Processor {
     const ctx = this.#context;
     if (record.key === null) {
       ctx.deadLetter(record, 'MISSING_KEY', 'record has no key');
+      return;
+    }
+    const size = recordBytes(record);
+    if (size > (this.#options.maxEventBytes ?? Infinity)) {
+      ctx.deadLetter(record, 'RECORD_TOO_LARGE', `${size} bytes (key + value + headers) exceed MAX_EVENT_BYTES=${this.#options.maxEventBytes}; the record stays on its source topic`);
       return;
     }
     const key = record.key.toString('utf8');
@@ -129,10 +136,17 @@ export class PauseAwareProcessor implements Processor {
 
   #buffer(key: string, record: InputRecord): void {
     const ctx = this.#context;
-    const count = this.#buffered.get(key) ?? 0;
-    if (this.#options.maxBufferPerKey > 0 && count >= this.#options.maxBufferPerKey) {
-      ctx.deadLetter(record, 'BUFFER_FULL', `key already holds ${count} buffered events (MAX_BUFFER_PER_KEY)`);
-      return;
+    let count = this.#buffered.get(key) ?? 0;
+    const capacity = this.#options.maxBufferPerKey;
+    if (capacity > 0 && count >= capacity) {
+      // The in-memory count may run high after a replay re-buffered records (an overwrite):
+      // only the store's own count may turn an event away.
+      count = ctx.buffer.count(key);
+      this.#buffered.set(key, count);
+      if (count >= capacity) {
+        ctx.deadLetter(record, 'BUFFER_FULL', `key already holds ${count} buffered events (MAX_BUFFER_PER_KEY)`);
+        return;
+      }
     }
     const event: BufferedEvent = {
       seq: record.offset,
@@ -179,4 +193,10 @@ export class PauseAwareProcessor implements Processor {
     if (status.status === 'ACTIVE') return Infinity;
     return drain.byCommand && status.version === drain.statusVersion ? drain.stopBeforeSeq : undefined;
   }
+}
+
+function recordBytes(record: InputRecord): number {
+  let size = record.key!.length + (record.value?.length ?? 0);
+  for (const header of record.headers) size += header.key.length + header.value.length;
+  return size;
 }

@@ -72,7 +72,8 @@ export type DeadLetterReason =
   | 'MISSING_KEY'
   | 'INVALID_EVENT'
   | 'INVALID_COMMAND'
-  | 'BUFFER_FULL';
+  | 'BUFFER_FULL'
+  | 'RECORD_TOO_LARGE';
 
 /** What a task reports as it works; feeds metrics and the live event stream. */
 export type ProcessingEvent =

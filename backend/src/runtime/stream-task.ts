@@ -79,7 +79,11 @@ export class StreamTask {
   }
 }
 
-/** The original record, with why it failed and where it came from in headers (rule 8). */
+/**
+ * The original record, with why it failed and where it came from in headers (rule 8). A record
+ * too large to handle is dead-lettered without its value (it would not fit either); the source
+ * headers say where to find it.
+ */
 export function deadLetterRecord(record: InputRecord, reason: DeadLetterReason, message: string): OutputRecord {
   const headers: Header[] = [
     ...record.headers,
@@ -89,5 +93,6 @@ export function deadLetterRecord(record: InputRecord, reason: DeadLetterReason, 
     { key: HEADERS.sourcePartition, value: Buffer.from(String(record.partition)) },
     { key: HEADERS.sourceOffset, value: Buffer.from(String(record.offset)) },
   ];
-  return { key: record.key, value: record.value, headers, timestamp: record.timestamp };
+  const value = reason === 'RECORD_TOO_LARGE' ? null : record.value;
+  return { key: record.key, value, headers: reason === 'RECORD_TOO_LARGE' ? headers.slice(record.headers.length) : headers, timestamp: record.timestamp };
 }

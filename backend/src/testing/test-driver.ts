@@ -7,7 +7,7 @@
  * same tasks, changelog, transactions and status table as in production. After every call the
  * driver has processed what was piped and committed, so the output is readable at once.
  */
-import { parseFlowsFile, type FlowDefinition, type ProcessingGuarantee } from '../config/config.ts';
+import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition, type ProcessingGuarantee } from '../config/config.ts';
 import { ManualClock } from '../engines/embedded/clock.ts';
 import { EmbeddedCluster, type LogRecord } from '../engines/embedded/cluster.ts';
 import { EmbeddedRuntime } from '../engines/embedded/runtime.ts';
@@ -25,6 +25,8 @@ export interface FlowTestDriverOptions {
   readonly drainSliceSize?: number;
   /** Default 0 (unlimited). */
   readonly maxBufferPerKey?: number;
+  /** Default 960000, as in production (MAX_EVENT_BYTES). */
+  readonly maxEventBytes?: number;
   /** A status write reaches the status table this long after it was written (default 0: at once). */
   readonly statusLagMs?: number;
   /**
@@ -209,6 +211,7 @@ export class FlowTestDriver {
         punctuateIntervalMs: o.punctuateIntervalMs ?? 1000,
         drainSliceSize: o.drainSliceSize ?? 2000,
         maxBufferPerKey: o.maxBufferPerKey ?? 0,
+        maxEventBytes: o.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
       },
     });
     runtime.start();

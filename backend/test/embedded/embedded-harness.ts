@@ -11,7 +11,7 @@
  *   - crash drops an instance's tasks and uncommitted transaction; restart restores its tasks from
  *     the changelogs; instances share the cluster and its group moves partitions between them.
  */
-import { parseFlowsFile, type FlowDefinition } from '../../src/config/config.ts';
+import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition } from '../../src/config/config.ts';
 import { ManualClock } from '../../src/engines/embedded/clock.ts';
 import { EmbeddedCluster, type LogRecord } from '../../src/engines/embedded/cluster.ts';
 import { EmbeddedRuntime, type EmbeddedRuntimeSettings } from '../../src/engines/embedded/runtime.ts';
@@ -52,6 +52,7 @@ class EmbeddedHarness implements ScenarioHarness {
       punctuateIntervalMs: options.punctuateIntervalMs ?? 1000,
       drainSliceSize: options.drainSliceSize ?? 2000,
       maxBufferPerKey: options.maxBufferPerKey ?? 0,
+      maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
     };
     createFlowTopics(this.#cluster, this.#flow);
     for (let i = 0; i < (options.instances ?? 1); i++) this.#instances.push(this.#startInstance(i));

@@ -183,6 +183,32 @@ describe('pause-aware processor', () => {
     assert.deepEqual(ids(driver.readOutput()), ['e1']);
   });
 
+  it('rule 7: BUFFER_FULL counts what the store holds, not how often a replayed record was buffered', () => {
+    const dead: string[] = [];
+    const buffer = new MemoryBufferStore();
+    // Restored from a changelog that ran ahead of the committed input offsets (at_least_once):
+    // the record at offset 5 is buffered already and is about to be replayed.
+    buffer.append({ seq: 5, key: 'k', value: Buffer.from('{"id":"e5"}'), headers: [], timestamp: 0 });
+    const processor = new PauseAwareProcessor({ drainSliceSize: 10, maxBufferPerKey: 2 });
+    processor.init({
+      partition: 0,
+      buffer,
+      status: () => ({ status: 'PAUSED', version: 1 }),
+      forward: () => assert.fail('nothing is forwarded while paused'),
+      deadLetter: (record) => dead.push(record.value!.toString()),
+      report: () => undefined,
+    });
+    const replay = (offset: number): InputRecord => ({
+      topic: 'in', partition: 0, offset, key: Buffer.from('k'), value: Buffer.from(`{"id":"e${offset}"}`), headers: [], timestamp: 0,
+    });
+    processor.process(replay(5), 'event');
+    processor.process(replay(6), 'event');
+    assert.deepEqual(dead, [], 'two distinct events fit a capacity of 2');
+    assert.equal(buffer.count('k'), 2);
+    processor.process(replay(7), 'event');
+    assert.deepEqual(dead, ['{"id":"e7"}']);
+  });
+
   it('rule 8: bad records go to the dead-letter topic with reason and source; the processor carries on', () => {
     const driver = new FlowTestDriver();
     driver.pipeRaw('main', null, '{"id":"no-key"}');

@@ -236,6 +236,29 @@ export function defineScenarios(name: string, factory: HarnessFactory): void {
     );
 
     it(
+      'a record too large to buffer goes to the dead-letter topic as RECORD_TOO_LARGE, without its value; order holds around it (rules 7, 8)',
+      TIMEOUT,
+      scenario({}, async (h) => {
+        const key = 'outsized';
+        // Under the broker's 1 MiB limit, over MAX_EVENT_BYTES (960000): its changelog copy would not fit.
+        const huge = Buffer.from(JSON.stringify({ id: 'huge', data: 'x'.repeat(970_000) }));
+        await h.setStatus(key, 'PAUSED');
+        await h.sendEvent(key, 'held-1');
+        await h.sendRaw('main', key, huge);
+        await h.sendEvent(key, 'held-2');
+        await until(h, 'both small events are buffered', async () => (await h.bufferCount(key)) === 2);
+        const [dead] = await h.waitForDeadLetters(1);
+        assert.equal(headerValue(dead!.headers, HEADERS.dlqReason), 'RECORD_TOO_LARGE');
+        assert.equal(dead!.value, null, 'the value is left on the source topic');
+        assert.equal(headerValue(dead!.headers, HEADERS.sourceTopic), h.flow.topics.main);
+        assert.match(headerValue(dead!.headers, HEADERS.dlqMessage) ?? '', /MAX_EVENT_BYTES/);
+        await h.setStatus(key, 'ACTIVE');
+        await h.sendResume(key);
+        assert.deepEqual(idsOf(await h.waitForOutput(2), key), ['held-1', 'held-2']);
+      }),
+    );
+
+    it(
       'a large buffer drains in slices while another key keeps flowing, and new events of the draining key join its back (rule 7)',
       { timeout: 600_000 },
       scenario({ partitions: 1, drainSliceSize: 500 }, async (h) => {

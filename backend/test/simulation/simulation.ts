@@ -8,7 +8,7 @@
  * Every processor is wrapped by the observer; at the end every key is set ACTIVE, the tables
  * catch up, one punctuation interval passes, and the checker judges what reached the topics.
  */
-import { parseFlowsFile, type ProcessingGuarantee } from '../../src/config/config.ts';
+import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type ProcessingGuarantee } from '../../src/config/config.ts';
 import { ManualClock } from '../../src/engines/embedded/clock.ts';
 import { EmbeddedCluster, type LogRecord } from '../../src/engines/embedded/cluster.ts';
 import { EmbeddedRuntime, type EmbeddedRuntimeSettings } from '../../src/engines/embedded/runtime.ts';
@@ -50,6 +50,7 @@ export function runSchedule(seed: number, options: ScheduleOptions): ScheduleRes
     punctuateIntervalMs: rng.int(2, 20) * 50,
     drainSliceSize: rng.int(1, 4),
     maxBufferPerKey: exactlyOnce && rng.chance(0.2) ? rng.int(2, 6) : 0,
+    maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
   };
   const maxPollRecords = rng.int(1, 6);
   const randomInputOrder = rng.chance(0.5);

@@ -27,7 +27,7 @@ import type { EmbeddedCluster, GroupMember, GroupPosition, LogRecord, TopicWrite
 
 export type EmbeddedRuntimeSettings = Pick<
   RuntimeSettings,
-  'applicationId' | 'processingGuarantee' | 'commitIntervalMs' | 'punctuateIntervalMs' | 'drainSliceSize' | 'maxBufferPerKey'
+  'applicationId' | 'processingGuarantee' | 'commitIntervalMs' | 'punctuateIntervalMs' | 'drainSliceSize' | 'maxBufferPerKey' | 'maxEventBytes'
 >;
 
 export interface EmbeddedRuntimeOptions {
@@ -114,8 +114,8 @@ export class EmbeddedRuntime implements GroupMember {
     this.#maxPollRecords = options.maxPollRecords ?? 500;
     this.#pickInput = options.pickInput;
     this.#onEvent = options.onEvent;
-    const { drainSliceSize, maxBufferPerKey } = options.settings;
-    this.#processor = options.processor ?? (() => new PauseAwareProcessor({ drainSliceSize, maxBufferPerKey }));
+    const { drainSliceSize, maxBufferPerKey, maxEventBytes } = options.settings;
+    this.#processor = options.processor ?? (() => new PauseAwareProcessor({ drainSliceSize, maxBufferPerKey, maxEventBytes }));
     for (const flow of options.flows) {
       const table = new StatusTable();
       const partitions = this.#cluster.partitions(flow.topics.status);

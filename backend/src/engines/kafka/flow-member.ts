@@ -210,6 +210,8 @@ export class FlowMember {
       'linger.ms': 5,
       'queue.buffering.max.messages': 500_000,
       'batch.num.messages': 10_000,
+      // Room for the largest record the processor takes plus its changelog or DLQ envelope.
+      'message.max.bytes': Math.max(1_000_000, runtime.maxEventBytes + 64 * 1024),
     };
     if (this.#exactlyOnce) {
       producerConfig['transactional.id'] = `${runtime.applicationId}-${flow.id}-${this.#o.instanceId}`;
@@ -356,8 +358,10 @@ export class FlowMember {
       await this.#flushDelivered();
       const held = this.#heldChangelog;
       this.#heldChangelog = [];
-      for (const { topic, partition, record } of held) this.#send(topic, partition, record);
-      await this.#flushDelivered();
+      if (held.length > 0) {
+        for (const { topic, partition, record } of held) this.#send(topic, partition, record);
+        await this.#flushDelivered();
+      }
       if (offsets.length > 0) await this.#consumer.commit(offsets);
     }
     this.#dirty = false;
@@ -501,6 +505,7 @@ export class FlowMember {
       processor: new PauseAwareProcessor({
         drainSliceSize: this.#o.runtime.drainSliceSize,
         maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
+        maxEventBytes: this.#o.runtime.maxEventBytes,
       }),
       buffer: logged,
       status: (key) => this.#o.status.get(key),
