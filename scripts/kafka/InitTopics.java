@@ -35,8 +35,9 @@ public class InitTopics {
     }
 
     JsonNode root = new ObjectMapper().readTree(new File(configPath));
-    String appId = root.path("applicationId").asText("");
-    if (appId.isEmpty()) fail(configPath + ": applicationId missing");
+    // Same default as the service (backend/src/config/config.ts).
+    String appId = root.path("applicationId").asText("event-pause");
+    if (appId.isEmpty()) fail(configPath + ": applicationId must not be empty");
     int defaultPartitions = root.path("partitions").asInt(6);
 
     // Topic names per flow, in the order in, resume, status, out, dlq, changelog.
