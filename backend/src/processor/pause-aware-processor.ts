@@ -39,6 +39,8 @@ export class PauseAwareProcessor implements Processor {
   /** Dirty-key set: keys with buffered events and how many. Rebuilt from the store on init. */
   readonly #buffered = new Map<string, number>();
   readonly #drains = new Map<string, Drain>();
+  /** Keys whose store count was checked and found at capacity. */
+  readonly #full = new Set<string>();
 
   constructor(options: PauseAwareOptions) {
     this.#options = options;
@@ -48,18 +50,20 @@ export class PauseAwareProcessor implements Processor {
     this.#context = context;
     this.#buffered.clear();
     this.#drains.clear();
+    this.#full.clear();
     for (const key of context.buffer.keys()) this.#buffered.set(key, context.buffer.count(key));
   }
 
   process(record: InputRecord, kind: InputKind): void {
     const ctx = this.#context;
-    if (record.key === null) {
-      ctx.deadLetter(record, 'MISSING_KEY', 'record has no key');
-      return;
-    }
+    // First: any copy of an outsized record (even a dead letter with its value) would not fit.
     const size = recordBytes(record);
     if (size > (this.#options.maxEventBytes ?? Infinity)) {
       ctx.deadLetter(record, 'RECORD_TOO_LARGE', `${size} bytes (key + value + headers) exceed MAX_EVENT_BYTES=${this.#options.maxEventBytes}; the record stays on its source topic`);
+      return;
+    }
+    if (record.key === null) {
+      ctx.deadLetter(record, 'MISSING_KEY', 'record has no key');
       return;
     }
     const key = record.key.toString('utf8');
@@ -71,8 +75,10 @@ export class PauseAwareProcessor implements Processor {
         return;
       }
       if (this.#buffered.has(key)) {
+        // A drain already under way goes on under this command's terms, in the runtime's steps.
+        const underWay = this.#drains.has(key);
         this.#drains.set(key, { byCommand: true, statusVersion: ctx.status(key).version, stopBeforeSeq: Infinity });
-        this.#drainSlice(key, this.#options.drainSliceSize);
+        if (!underWay) this.#drainSlice(key, this.#options.drainSliceSize);
       }
       return;
     }
@@ -91,8 +97,11 @@ export class PauseAwareProcessor implements Processor {
     if (this.#buffered.has(key)) {
       // Drain first. A drain already under way is not hurried: the event joins the back and the
       // runtime's drain steps continue, so a batch of input never costs more than one slice a key.
-      if (!this.#drains.has(key)) {
-        this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
+      // (Unless the buffer is at its capacity: then a slice makes room, as an ACTIVE key's events
+      // must not be turned away as BUFFER_FULL.)
+      const atCapacity = this.#options.maxBufferPerKey > 0 && (this.#buffered.get(key) ?? 0) >= this.#options.maxBufferPerKey;
+      if (!this.#drains.has(key) || atCapacity) {
+        if (!this.#drains.has(key)) this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
         this.#drainSlice(key, this.#options.drainSliceSize);
       }
       if (this.#buffered.has(key)) {
@@ -132,6 +141,7 @@ export class PauseAwareProcessor implements Processor {
   close(): void {
     this.#buffered.clear();
     this.#drains.clear();
+    this.#full.clear();
   }
 
   #buffer(key: string, record: InputRecord): void {
@@ -140,10 +150,14 @@ export class PauseAwareProcessor implements Processor {
     const capacity = this.#options.maxBufferPerKey;
     if (capacity > 0 && count >= capacity) {
       // The in-memory count may run high after a replay re-buffered records (an overwrite):
-      // only the store's own count may turn an event away.
-      count = ctx.buffer.count(key);
-      this.#buffered.set(key, count);
-      if (count >= capacity) {
+      // only the store's own count may turn an event away. Counted once: while the key stays
+      // full nothing is added, so only a drain (which forgets the verdict) can lower it.
+      if (!this.#full.has(key)) {
+        count = ctx.buffer.count(key);
+        this.#buffered.set(key, count);
+        if (count >= capacity) this.#full.add(key);
+      }
+      if (this.#full.has(key)) {
         ctx.deadLetter(record, 'BUFFER_FULL', `key already holds ${count} buffered events (MAX_BUFFER_PER_KEY)`);
         return;
       }
@@ -183,6 +197,7 @@ export class PauseAwareProcessor implements Processor {
     if (remaining === 0) this.#buffered.delete(key);
     else this.#buffered.set(key, remaining);
     if (remaining === 0 || slice.length < read.length) this.#drains.delete(key);
+    if (slice.length > 0) this.#full.delete(key);
     if (slice.length > 0) ctx.report({ type: 'drained', key, partition: ctx.partition, count: slice.length, remaining });
     return slice.length;
   }
@@ -195,8 +210,9 @@ export class PauseAwareProcessor implements Processor {
   }
 }
 
+/** Bytes of key, value and headers, with the 8 bytes a header takes in a changelog entry. */
 function recordBytes(record: InputRecord): number {
-  let size = record.key!.length + (record.value?.length ?? 0);
-  for (const header of record.headers) size += header.key.length + header.value.length;
+  let size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  for (const header of record.headers) size += Buffer.byteLength(header.key) + header.value.length + 8;
   return size;
 }

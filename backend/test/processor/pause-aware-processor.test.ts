@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HEADERS } from '../../src/model/wire.ts';
 import { PauseAwareProcessor } from '../../src/processor/pause-aware-processor.ts';
-import type { Header, InputRecord, KeyStatus } from '../../src/runtime/ports.ts';
+import type { BufferStore, Header, InputRecord, KeyStatus } from '../../src/runtime/ports.ts';
 import { MemoryBufferStore } from '../../src/stores/memory-buffer-store.ts';
 import { FlowTestDriver, type DriverRecord } from '../../src/testing/test-driver.ts';
 
@@ -207,6 +207,44 @@ describe('pause-aware processor', () => {
     assert.equal(buffer.count('k'), 2);
     processor.process(replay(7), 'event');
     assert.deepEqual(dead, ['{"id":"e7"}']);
+  });
+
+  it('rule 7: events of an ACTIVE key still draining are never turned away as BUFFER_FULL', () => {
+    const driver = new FlowTestDriver({ maxBufferPerKey: 10, drainSliceSize: 2, drainStepsPerInput: 0 });
+    driver.setStatus('k', 'PAUSED');
+    for (const id of range('e', 1, 10)) driver.pipeEvent('k', { id });
+    driver.setStatus('k', 'ACTIVE');
+    for (const id of range('e', 11, 16)) driver.pipeEvent('k', { id });
+    driver.advanceWallClock(0);
+    assert.deepEqual(ids(driver.readDeadLetters()), []);
+    assert.deepEqual(ids(driver.readOutput()), range('e', 1, 16));
+  });
+
+  it('rule 7: a full key is counted in its store once, not once per event turned away', () => {
+    const store = new MemoryBufferStore();
+    let counts = 0;
+    const buffer: BufferStore = {
+      append: (event) => store.append(event),
+      read: (key, limit) => store.read(key, limit),
+      remove: (key, seqs) => store.remove(key, seqs),
+      keys: () => store.keys(),
+      count: (key) => (counts++, store.count(key)),
+    };
+    const processor = new PauseAwareProcessor({ drainSliceSize: 10, maxBufferPerKey: 3 });
+    processor.init({
+      partition: 0,
+      buffer,
+      status: () => ({ status: 'PAUSED', version: 1 }),
+      forward: () => assert.fail('nothing is forwarded while paused'),
+      deadLetter: () => undefined,
+      report: () => undefined,
+    });
+    counts = 0;
+    for (let offset = 0; offset < 1000; offset++) {
+      processor.process({ topic: 'in', partition: 0, offset, key: Buffer.from('k'), value: Buffer.from(`{"id":"e${offset}"}`), headers: [], timestamp: 0 }, 'event');
+    }
+    assert.equal(store.count('k'), 3);
+    assert.ok(counts <= 1, `the store was counted ${counts} times`);
   });
 
   it('rule 8: bad records go to the dead-letter topic with reason and source; the processor carries on', () => {

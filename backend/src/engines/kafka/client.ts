@@ -106,6 +106,8 @@ export class ClientConsumer {
 
   /** librdkafka's rd_kafka_assignment_lost(); the binding has it, its typings do not. */
   #assignmentLost(): boolean {
+    // The binding dereferences its handle without a check: never ask a closed consumer.
+    if (!this.#consumer.isConnected()) return false;
     return (this.#consumer as unknown as { assignmentLost(): boolean }).assignmentLost();
   }
 

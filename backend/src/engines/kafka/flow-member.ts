@@ -49,6 +49,10 @@ const POLL_BATCH = 2000;
 const IDLE_POLL_MS = 50;
 /** A commit is forced when this many records were written since the last one. */
 const MAX_UNCOMMITTED_WRITES = 200_000;
+/** at_least_once: a commit is forced when the held changelog records pass this many bytes. */
+const MAX_HELD_CHANGELOG_BYTES = 64 * 1024 * 1024;
+/** An assignment whose restore failed this many times in a row restarts the member instead. */
+const MAX_ASSIGN_ATTEMPTS = 5;
 const RESTORE_LOG_EVERY = 100_000;
 
 export interface FlowMemberOptions {
@@ -86,6 +90,8 @@ interface PendingSend {
 }
 
 class StoppedError extends Error {}
+/** Recovery must start the member afresh (new clients, a new join), not just rewind. */
+class RestartMemberError extends Error {}
 
 export class FlowMember {
   readonly flow: FlowDefinition;
@@ -119,6 +125,8 @@ export class FlowMember {
   #resolveAssigned!: () => void;
   #ready = false;
   #failures = 0;
+  #assignFailures = 0;
+  #heldChangelogBytes = 0;
 
   constructor(options: FlowMemberOptions) {
     this.flow = options.flow;
@@ -291,7 +299,13 @@ export class FlowMember {
       }
     }
 
-    if (this.#dirty && (now - this.#lastCommit >= this.#o.runtime.commitIntervalMs || this.#writesSinceCommit >= MAX_UNCOMMITTED_WRITES)) {
+    const due =
+      now - this.#lastCommit >= this.#o.runtime.commitIntervalMs ||
+      this.#writesSinceCommit >= MAX_UNCOMMITTED_WRITES ||
+      this.#heldChangelogBytes >= MAX_HELD_CHANGELOG_BYTES;
+    // A commit would only be fenced when the partitions are lost already: close them first.
+    const lostQueued = this.#rebalances.some((rebalance) => rebalance.kind === 'lost');
+    if (this.#dirty && due && !lostQueued) {
       await this.#commit();
     }
   }
@@ -358,6 +372,7 @@ export class FlowMember {
       await this.#flushDelivered();
       const held = this.#heldChangelog;
       this.#heldChangelog = [];
+      this.#heldChangelogBytes = 0;
       if (held.length > 0) {
         for (const { topic, partition, record } of held) this.#send(topic, partition, record);
         await this.#flushDelivered();
@@ -432,12 +447,27 @@ export class FlowMember {
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
       this.#log.info({ partitions: numbers, restoredRecords: restored, ms: Date.now() - started }, 'tasks ready');
+      this.#assignFailures = 0;
       this.#ready = true;
       this.#resolveAssigned();
     } catch (error) {
-      for (const [partition, store] of stores) if (!this.#tasks.has(partition)) store.close();
+      for (const [partition, store] of stores) {
+        const open = this.#tasks.get(partition);
+        if (open?.store === store) {
+          open.task.close();
+          this.#tasks.delete(partition);
+        }
+        store.close();
+      }
       this.#offsets.clear();
-      // The group counts this member as the owner: the assignment must be retried, not dropped.
+      this.#assignment = [];
+      if (error instanceof StoppedError) throw error;
+      // The group counts this member as the owner: the assignment must be retried, not dropped;
+      // and when it keeps failing, the member leaves and joins again rather than hold them idle.
+      if (++this.#assignFailures >= MAX_ASSIGN_ATTEMPTS) {
+        this.#assignFailures = 0;
+        throw new RestartMemberError(`restoring partitions ${numbers.join(',')} failed ${MAX_ASSIGN_ATTEMPTS} times`, { cause: error });
+      }
       this.#rebalances.unshift({ kind: 'assign', partitions });
       throw error;
     }
@@ -494,6 +524,7 @@ export class FlowMember {
       if (this.#exactlyOnce) this.#send(changelog, partition, record);
       else {
         this.#heldChangelog.push({ topic: changelog, partition, record });
+        this.#heldChangelogBytes += entryKey.length + (entryValue?.length ?? 0);
         this.#writesSinceCommit++;
         this.#dirty = true;
       }
@@ -562,6 +593,7 @@ export class FlowMember {
   async #abortQuietly(): Promise<boolean> {
     this.#overflow = [];
     this.#heldChangelog = [];
+    this.#heldChangelogBytes = 0;
     if (!this.#exactlyOnce) return true;
     try {
       await this.#producer.abortTransaction();
@@ -584,7 +616,7 @@ export class FlowMember {
     this.#log.warn({ err: error, kind, failures: this.#failures }, 'processing failed; recovering');
     if (this.#failures > 1) await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** this.#failures)));
     if (this.#stopping) return;
-    const aborted = kind !== 'fatal' && (await this.#abortQuietly());
+    const aborted = kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
     try {
       if (aborted) {
         const partitions = [...this.#tasks.keys()];
@@ -626,6 +658,7 @@ export class FlowMember {
     this.#assignment = [];
     this.#overflow = [];
     this.#heldChangelog = [];
+    this.#heldChangelogBytes = 0;
     this.#closing = true;
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#producer.disconnect().catch(() => undefined);
