@@ -132,6 +132,17 @@ export class LmdbBufferStore implements RestorableBufferStore {
     }
   }
 
+  seqsFrom(key: string, fromSeq: number): number[] {
+    const db = this.#flushed();
+    const prefix = keyPrefix(key);
+    if (prefix.length + 8 > LMDB_MAX_ENTRY_KEY_BYTES) return [];
+    const seqs: number[] = [];
+    for (const entryKey of db.getKeys({ start: encodeEntryKeyWithPrefix(prefix, fromSeq), end: prefixEnd(prefix) })) {
+      seqs.push(entryKeySeq(entryKey as Buffer));
+    }
+    return seqs;
+  }
+
   restore(entryKey: Buffer, entryValue: Buffer | null): void {
     this.#open();
     checkEntryKey(entryKey);

@@ -51,6 +51,10 @@ export class LoggedBufferStore implements RestorableBufferStore {
     return this.#inner.keys();
   }
 
+  seqsFrom(key: string, fromSeq: number): number[] {
+    return this.#inner.seqsFrom(key, fromSeq);
+  }
+
   restore(entryKey: Buffer, entryValue: Buffer | null): void {
     this.#inner.restore(entryKey, entryValue);
   }

@@ -99,6 +99,14 @@ export class MemoryBufferStore implements RestorableBufferStore {
     return [...this.#queues.keys()];
   }
 
+  seqsFrom(key: string, fromSeq: number): number[] {
+    this.#checkOpen();
+    const queue = this.#queues.get(key);
+    if (queue === undefined) return [];
+    const { events } = queue;
+    return events.slice(lowerBound(events, queue.head, events.length, fromSeq)).map((event) => event.seq);
+  }
+
   restore(entryKey: Buffer, entryValue: Buffer | null): void {
     if (entryValue === null) {
       const { key, seq } = decodeEntryKey(entryKey);

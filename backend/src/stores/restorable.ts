@@ -11,6 +11,8 @@
 import type { BufferStore } from '../runtime/ports.ts';
 
 export interface RestorableBufferStore extends BufferStore {
+  /** Seqs of the key's entries at or after `fromSeq`, in order (entries ahead of an input offset). */
+  seqsFrom(key: string, fromSeq: number): number[];
   /** Applies one changelog record while restoring: a value puts, null deletes. */
   restore(entryKey: Buffer, entryValue: Buffer | null): void;
   /** Drops everything (e.g. before a full restore after an unclean shutdown), checkpoint included. */
@@ -19,6 +21,23 @@ export interface RestorableBufferStore extends BufferStore {
   /** Changelog offset up to which the store is known to be complete, written on clean close. */
   readCheckpoint(): number | undefined;
   writeCheckpoint(offset: number | undefined): void;
+}
+
+/**
+ * Removes the entries buffered from input records at or after `offset` (the committed input
+ * offset): the input is replayed from there, so those records will be processed again. Under
+ * at_least_once the changelog can run ahead of the committed offsets; left in place, such an entry
+ * would be drained ahead of an older replayed event of its key (rule 1). Returns how many it removed.
+ */
+export function trimAhead(store: RestorableBufferStore, offset: number): number {
+  let removed = 0;
+  for (const key of store.keys()) {
+    const seqs = store.seqsFrom(key, offset);
+    if (seqs.length === 0) continue;
+    store.remove(key, seqs);
+    removed += seqs.length;
+  }
+  return removed;
 }
 
 /** Throws unless `offset` is a valid checkpoint (a non-negative safe integer). */

@@ -15,7 +15,9 @@ import { KafkaStartupError } from '../../src/engines/kafka/topics.ts';
 import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
 import type { EngineEvent } from '../../src/runtime/engine.ts';
 import { partitionForKey } from '../../src/runtime/partitioner.ts';
-import { BROKERS, connectAdmin, createTopics, newFlow, sleep, type TestFlow } from './support.ts';
+import { readerConsumer } from '../../src/engines/kafka/reader.ts';
+import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
+import { BROKERS, CLIENT, connectAdmin, createTopics, newFlow, sleep, type TestFlow, testProducer, TopicTail } from './support.ts';
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 const stateRoot = mkdtempSync(path.join(tmpdir(), 'ep-engine-test-'));
@@ -57,6 +59,8 @@ describe('KafkaEngine', () => {
     await admin.deleteTopics([t.flow.topics.trigger]);
     await eventually('the trigger topic is gone', async () => (await admin.describeTopics([t.flow.topics.trigger]))[0]?.partitions === undefined);
     await admin.createTopics([{ name: t.flow.topics.trigger, partitions: 2 }]);
+    // A re-created topic shows in metadata a moment after its creation returns.
+    await eventually('the trigger topic is back with 2 partitions', async () => (await admin.describeTopics([t.flow.topics.trigger]))[0]?.partitions === 2);
     const engine = new KafkaEngine(settingsFor(t, 'copart'), { logger });
     await assert.rejects(engine.start(), (error: unknown) => {
       assert.ok(error instanceof KafkaStartupError);
@@ -138,6 +142,39 @@ describe('KafkaEngine', () => {
       await eventually('partitions back', () => a.localPartitions(flow.id).length === 3);
     } finally {
       await a.stop();
+    }
+  });
+
+  test('at_least_once: buffered entries ahead of the committed input offset are dropped on restore, so the replay keeps the order (rule 1)', async () => {
+    // The state a crash can leave under at_least_once: the changelog holds the append of input
+    // offset 1 (delivered), the group's committed offset is still 0 (not committed yet).
+    const t = newFlow(1);
+    flows.push(t);
+    await createTopics(admin, t.flow);
+    const producer = await testProducer();
+    const key = 'ahead';
+    const values = ['e0', 'e1', 'e2'].map((id) => encodeEvent({ id, data: null }));
+    for (const value of values) await producer.send(t.flow.topics.main, 0, Buffer.from(key), value, 1000, []);
+    const ahead = { seq: 1, key, value: values[1]!, headers: [], timestamp: 1000 };
+    await producer.send(t.flow.topics.changelog, 0, encodeEntryKey(key, 1), encodeEntryValue(ahead), undefined, []);
+    await producer.disconnect();
+    const committer = readerConsumer(CLIENT, 'ahead-committer', { 'group.id': `${t.applicationId}-${t.flow.id}` });
+    await committer.connect();
+    await committer.commit([{ topic: t.flow.topics.main, partition: 0, offset: 0 }]);
+    await committer.disconnect();
+
+    const engine = new KafkaEngine(settingsFor(t, 'ahead', { PROCESSING_GUARANTEE: 'at_least_once' }), { logger });
+    const tail = new TopicTail(t.flow.topics.output, 1);
+    try {
+      await engine.start();
+      const out = await tail.waitFor(3, 30_000);
+      await tail.settle(500);
+      const ids = tail.records.map((record) => (JSON.parse(record.value!.toString()) as { id: string }).id);
+      assert.deepEqual(ids, ['e0', 'e1', 'e2'], `output ${ids.join(',')} (${out.length} records)`);
+      assert.equal(engine.localBuffer(t.flow.id, 0)?.count(key), 0);
+    } finally {
+      await tail.close();
+      await engine.stop();
     }
   });
 });

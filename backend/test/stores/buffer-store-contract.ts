@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { BufferedEvent, Header } from '../../src/runtime/ports.ts';
 import { LoggedBufferStore } from '../../src/stores/logged-buffer-store.ts';
-import type { RestorableBufferStore } from '../../src/stores/restorable.ts';
+import { type RestorableBufferStore, trimAhead } from '../../src/stores/restorable.ts';
 
 export interface StoreFactory {
   /** A fresh, empty store. */
@@ -171,6 +171,23 @@ export function bufferStoreContract(name: string, factory: StoreFactory): void {
       }
       assert.deepEqual(drained, Array.from({ length: next }, (_, i) => i));
       assert.deepEqual(store.keys(), []);
+    });
+
+    it('seqsFrom lists a key\'s seqs at or after a bound; trimAhead removes them for every key, logged', () => {
+      const logged: [string, boolean][] = [];
+      const store = new LoggedBufferStore(factory.create(), (entryKey, entryValue) => logged.push([entryKey.toString('hex'), entryValue === null]));
+      for (const [key, seqs] of [['a', [1, 5, 9]], ['b', [2, 3]], ['', [10, 11]], ['ab', [7]]] as const) {
+        for (const seq of seqs) store.append(event(key, seq));
+      }
+      assert.deepEqual(store.seqsFrom('a', 5), [5, 9]);
+      assert.deepEqual(store.seqsFrom('a', 10), []);
+      assert.deepEqual(store.seqsFrom('nope', 0), []);
+      logged.length = 0;
+      assert.equal(trimAhead(store, 7), 4);
+      assert.deepEqual(dump(store).map(([key, events]) => [key, events.map((e) => e.seq)]), [['a', [1, 5]], ['b', [2, 3]]]);
+      assert.equal(logged.length, 4);
+      assert.ok(logged.every(([, tombstone]) => tombstone), 'each removal is a changelog tombstone');
+      store.close();
     });
 
     it('counts per key', () => {

@@ -28,6 +28,7 @@ import type { StatusTable } from '../../runtime/status-table.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
+import { trimAhead } from '../../stores/restorable.ts';
 import {
   type ClientAdmin,
   type ClientConfig,
@@ -111,10 +112,11 @@ export class FlowMember {
   #lastCommit = Date.now();
   #overflow: PendingSend[] = [];
   /**
-   * at_least_once only: changelog records of the current commit interval, sent after the output
-   * is delivered. The changelog then never runs ahead of the output: a crash can repeat output
-   * (allowed) but never lose a drained event whose tombstone landed, nor drain a restored event
-   * ahead of an older one whose output was not delivered (rule 1).
+   * at_least_once only: changelog tombstones of the current commit interval, sent after the
+   * output is delivered, so a crash never loses a drained event whose tombstone landed while its
+   * output did not (rule 1). Appends go at once: one that lands ahead of the committed offsets is
+   * trimmed when the task opens again (trimAhead), so it cannot be drained ahead of an older
+   * replayed event whose output was lost.
    */
   #heldChangelog: PendingSend[] = [];
   #draining = false;
@@ -438,12 +440,14 @@ export class FlowMember {
       const restored = await this.#restore(stores);
       // Every exactly-once commit carries the offsets of every owned partition, so that even a
       // transaction of drains alone is checked against the group generation (zombie fencing).
+      const committedMain = new Map<number, number>();
       for (const position of await this.#consumer.committed(partitions)) {
         if (position.offset !== undefined && position.offset >= 0) {
           this.#offsets.set(`${position.topic}:${position.partition}`, { topic: position.topic, partition: position.partition, offset: position.offset });
+          if (position.topic === this.flow.topics.main) committedMain.set(position.partition, position.offset);
         }
       }
-      for (const [partition, store] of stores) this.#openTask(partition, store);
+      for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
       this.#log.info({ partitions: numbers, restoredRecords: restored, ms: Date.now() - started }, 'tasks ready');
@@ -516,19 +520,32 @@ export class FlowMember {
     return records;
   }
 
-  #openTask(partition: number, store: LmdbBufferStore): void {
+  /**
+   * Opens the task of a restored store. `committedOffset`, the group's committed offset of the
+   * partition's main topic, trims entries the replay will buffer again (see trimAhead).
+   */
+  #openTask(partition: number, store: LmdbBufferStore, committedOffset: number | undefined): void {
     const flowId = this.flow.id;
     const changelog = this.flow.topics.changelog;
+    let trimming = false;
     const logged = new LoggedBufferStore(store, (entryKey, entryValue) => {
       const record = { key: entryKey, value: entryValue, headers: [], timestamp: Date.now() };
-      if (this.#exactlyOnce) this.#send(changelog, partition, record);
+      // at_least_once: a drain's tombstone waits for the output it stands for (see #heldChangelog).
+      // A trim's tombstones stand for no output and must precede the replay's appends: sent at once.
+      if (this.#exactlyOnce || entryValue !== null || trimming) this.#send(changelog, partition, record);
       else {
         this.#heldChangelog.push({ topic: changelog, partition, record });
-        this.#heldChangelogBytes += entryKey.length + (entryValue?.length ?? 0);
+        this.#heldChangelogBytes += entryKey.length;
         this.#writesSinceCommit++;
         this.#dirty = true;
       }
     });
+    if (committedOffset !== undefined) {
+      trimming = true;
+      const trimmed = trimAhead(logged, committedOffset);
+      trimming = false;
+      if (trimmed > 0) this.#log.info({ partition, trimmed, committedOffset }, 'dropped buffered entries ahead of the committed input offset; the replay buffers them again');
+    }
     const { output, dlq } = this.flow.topics;
     const task = new StreamTask({
       flowId,
@@ -629,7 +646,9 @@ export class FlowMember {
           for (const store of stores.values()) store.close();
           throw restoreError;
         }
-        for (const [partition, store] of stores) this.#openTask(partition, store);
+        const committed = await this.#consumer.committed(partitions.map((partition) => ({ topic: this.flow.topics.main, partition })));
+        const committedMain = new Map(committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => [c.partition, c.offset!]));
+        for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
         await this.#rewind();
       } else {
         await this.#restartMember();
