@@ -6,7 +6,7 @@
  * A forwarded request carries FORWARDED_HEADER; an instance never forwards such a request again
  * (ownership may have moved in between), it answers 503 and the client retries.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FlowEngine } from '../runtime/engine.ts';
 import type { BufferStore } from '../runtime/ports.ts';
 import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
@@ -67,6 +67,23 @@ export class Cluster {
       );
     }
     return { kind: 'remote', partition, url };
+  }
+
+  /**
+   * Answers a query about one key where its buffer lives: `local` here, or the owner's answer
+   * (status, `ep-` headers and body, as is) when another instance owns the key's partition.
+   */
+  async fromOwner<T>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    flowId: string,
+    key: string,
+    local: (location: Extract<KeyLocation, { kind: 'local' }>) => T,
+  ): Promise<T> {
+    const location = await this.locate(flowId, key, request);
+    if (location.kind === 'local') return local(location);
+    const answer = await this.forward(request, location.url);
+    return reply.status(answer.statusCode).headers(answer.headers).send(answer.body) as never;
   }
 
   /** Sends the same GET to `url` (path and query unchanged) and returns its answer as is. */

@@ -120,16 +120,12 @@ export function controlRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const { flow: flowId, key } = request.params;
         plane.flow(flowId);
-        const location = await cluster.locate(flowId, key, request);
-        if (location.kind === 'remote') {
-          const answer = await cluster.forward(request, location.url);
-          return reply.status(answer.statusCode as 200).headers(answer.headers).send(answer.body as never);
-        }
-        const total = location.buffer.count(key);
-        void reply.header('ep-buffered-total', String(total));
-        return location.buffer.read(key, request.query.limit).map((event) => {
-          const { id, data, timestamp } = bufferedEventView(event);
-          return { id, data, timestamp };
+        return cluster.fromOwner(request, reply, flowId, key, ({ buffer }) => {
+          void reply.header('ep-buffered-total', String(buffer.count(key)));
+          return buffer.read(key, request.query.limit).map((event) => {
+            const { id, data, timestamp } = bufferedEventView(event);
+            return { id, data, timestamp };
+          });
         });
       },
     );

@@ -271,19 +271,14 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const { flow: flowId, key } = request.params;
         plane.flow(flowId);
-        const location = await cluster.locate(flowId, key, request);
-        if (location.kind === 'remote') {
-          const answer = await cluster.forward(request, location.url);
-          return reply.status(answer.statusCode as 200).headers(answer.headers).send(answer.body as never);
-        }
-        return {
+        return cluster.fromOwner(request, reply, flowId, key, ({ partition, buffer }) => ({
           flow: flowId,
           key,
-          partition: location.partition,
+          partition,
           ...statusFields(flowId, key),
-          ...bufferSummary(location.buffer, key),
+          ...bufferSummary(buffer, key),
           answeredBy: cluster.selfUrl,
-        };
+        }));
       },
     );
 
@@ -328,16 +323,13 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const { flow: flowId, key } = request.params;
         plane.flow(flowId);
-        const location = await cluster.locate(flowId, key, request);
-        if (location.kind === 'remote') {
-          const answer = await cluster.forward(request, location.url);
-          return reply.status(answer.statusCode as 200).headers(answer.headers).send(answer.body as never);
-        }
         const { limit: pageSize, offset, after } = request.query;
-        const { items, total } = bufferPage(location.buffer, key, { limit: pageSize, offset, after });
-        const last = items.at(-1);
-        const more = last !== undefined && (after === undefined ? offset + items.length < total : items.length === pageSize);
-        return { flow: flowId, key, total, items: items.map(bufferedEventView), nextAfter: more ? last.seq : null };
+        return cluster.fromOwner(request, reply, flowId, key, ({ buffer }) => {
+          const { items, total } = bufferPage(buffer, key, { limit: pageSize, offset, after });
+          const last = items.at(-1);
+          const more = last !== undefined && (after === undefined ? offset + items.length < total : items.length === pageSize);
+          return { flow: flowId, key, total, items: items.map(bufferedEventView), nextAfter: more ? last.seq : null };
+        });
       },
     );
 
