@@ -102,7 +102,9 @@ export function dashboardRoutes(options: DashboardOptions = {}): FastifyPluginAs
       if (pathname !== undefined && !isApiPath(pathname)) {
         const file = await fileUnder(root, pathname);
         if (file !== undefined) return send(reply, file);
-        if (acceptsHtml(request)) return send(reply, INDEX);
+        // The root is the dashboard for any client; deeper addresses only for browsers (an API
+        // client asking for a missing path gets the JSON 404).
+        if (pathname === '/' || acceptsHtml(request)) return send(reply, INDEX);
       }
       reply.callNotFound();
       return reply;

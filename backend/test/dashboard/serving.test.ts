@@ -60,6 +60,8 @@ for (const builtinSender of [false, true]) {
         assert.equal(response.headers['cache-control'], 'no-cache');
         assert.equal(response.body, INDEX);
       }
+      const plain = await app.inject({ method: 'GET', url: '/' });
+      assert.equal(plain.body, INDEX, 'the root is the dashboard for any client (curl, a link checker)');
     });
 
     test('build files are sent with their type; hashed ones are cached for good', async () => {
