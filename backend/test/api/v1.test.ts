@@ -79,8 +79,11 @@ describe('bulk pause and resume', () => {
     assert.deepEqual(resume.json(), { flow: FLOW, status: 'ACTIVE', keys, reason: null, actor: 'bob' });
     for (const key of keys) await eventually(`${key} ACTIVE`, async () => ((await statusOf(t.app, key)) === 'ACTIVE' ? true : undefined));
     await eventually('bulk-b drained', async () => ((await bufferedCount(t.app, 'bulk-b')) === 0 ? true : undefined));
-    const out = await t.app.inject({ method: 'GET', url: `/control/${FLOW}/output-messages?limit=1000` });
-    assert.ok((out.json() as Array<{ eventId: string }>).some((r) => r.eventId === held));
+    // Drained from the store at once; on the output topic when its transaction commits.
+    await eventually('the held event on the output topic', async () => {
+      const out = await t.app.inject({ method: 'GET', url: `/control/${FLOW}/output-messages?limit=1000` });
+      return (out.json() as Array<{ eventId: string }>).some((r) => r.eventId === held) ? true : undefined;
+    });
   });
 
   test('400 for an empty list, a duplicate key, too many keys, an unknown property', async () => {
