@@ -25,13 +25,16 @@ export interface PauseAwareOptions {
 /**
  * A drain in progress. An ACTIVE-status drain goes on while the key stays ACTIVE. A drain ordered
  * by a resume command goes on even while the status table still shows PAUSED (it may lag), but
- * stops at events buffered after the command, and if the key's status is written again.
+ * stops at events buffered after the command, and if the key's status is written again. A
+ * command's drain is kept in the store as a DrainMark, so it outlives a restart.
  */
 interface Drain {
   readonly byCommand: boolean;
-  readonly statusVersion: number;
+  readonly statusPosition: number;
   stopBeforeSeq: number;
 }
+
+const STATUS_DRAIN: Drain = Object.freeze({ byCommand: false, statusPosition: -1, stopBeforeSeq: Infinity });
 
 export class PauseAwareProcessor implements Processor {
   readonly #options: PauseAwareOptions;
@@ -52,6 +55,10 @@ export class PauseAwareProcessor implements Processor {
     this.#drains.clear();
     this.#full.clear();
     for (const key of context.buffer.keys()) this.#buffered.set(key, context.buffer.count(key));
+    for (const [key, mark] of context.buffer.drainMarks()) {
+      if (this.#buffered.has(key)) this.#drains.set(key, { byCommand: true, statusPosition: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq ?? Infinity });
+      else context.buffer.setDrainMark(key, undefined);
+    }
   }
 
   process(record: InputRecord, kind: InputKind): void {
@@ -77,7 +84,9 @@ export class PauseAwareProcessor implements Processor {
       if (this.#buffered.has(key)) {
         // A drain already under way goes on under this command's terms, in the runtime's steps.
         const underWay = this.#drains.has(key);
-        this.#drains.set(key, { byCommand: true, statusVersion: ctx.status(key).version, stopBeforeSeq: Infinity });
+        const statusPosition = ctx.status(key).position;
+        this.#drains.set(key, { byCommand: true, statusPosition, stopBeforeSeq: Infinity });
+        ctx.buffer.setDrainMark(key, { statusPosition, stopBeforeSeq: null });
         if (!underWay) this.#drainSlice(key, this.#options.drainSliceSize);
       }
       return;
@@ -90,7 +99,10 @@ export class PauseAwareProcessor implements Processor {
     }
     if (ctx.status(key).status === 'PAUSED') {
       const drain = this.#drains.get(key);
-      if (drain?.byCommand) drain.stopBeforeSeq = Math.min(drain.stopBeforeSeq, record.offset);
+      if (drain?.byCommand && record.offset < drain.stopBeforeSeq) {
+        drain.stopBeforeSeq = record.offset;
+        ctx.buffer.setDrainMark(key, { statusPosition: drain.statusPosition, stopBeforeSeq: record.offset });
+      }
       this.#buffer(key, record);
       return;
     }
@@ -101,7 +113,7 @@ export class PauseAwareProcessor implements Processor {
       // must not be turned away as BUFFER_FULL.)
       const atCapacity = this.#options.maxBufferPerKey > 0 && (this.#buffered.get(key) ?? 0) >= this.#options.maxBufferPerKey;
       if (!this.#drains.has(key) || atCapacity) {
-        if (!this.#drains.has(key)) this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
+        if (!this.#drains.has(key)) this.#drains.set(key, STATUS_DRAIN);
         this.#drainSlice(key, this.#options.drainSliceSize);
       }
       if (this.#buffered.has(key)) {
@@ -115,9 +127,7 @@ export class PauseAwareProcessor implements Processor {
 
   punctuate(_now: number): void {
     for (const key of this.#buffered.keys()) {
-      if (!this.#drains.has(key) && this.#context.status(key).status === 'ACTIVE') {
-        this.#drains.set(key, { byCommand: false, statusVersion: 0, stopBeforeSeq: Infinity });
-      }
+      if (!this.#drains.has(key) && this.#context.status(key).status === 'ACTIVE') this.#drains.set(key, STATUS_DRAIN);
     }
     this.drainStep(this.#options.drainSliceSize);
   }
@@ -180,7 +190,7 @@ export class PauseAwareProcessor implements Processor {
     const drain = this.#drains.get(key);
     const stopBeforeSeq = drain === undefined ? undefined : this.#drainBound(key, drain);
     if (stopBeforeSeq === undefined) {
-      this.#drains.delete(key);
+      this.#endDrain(key);
       return 0;
     }
     const read = ctx.buffer.read(key, limit);
@@ -196,17 +206,24 @@ export class PauseAwareProcessor implements Processor {
     const remaining = read.length < limit ? read.length - slice.length : estimate > 0 ? estimate : ctx.buffer.count(key);
     if (remaining === 0) this.#buffered.delete(key);
     else this.#buffered.set(key, remaining);
-    if (remaining === 0 || slice.length < read.length) this.#drains.delete(key);
+    if (remaining === 0 || slice.length < read.length) this.#endDrain(key);
     if (slice.length > 0) this.#full.delete(key);
     if (slice.length > 0) ctx.report({ type: 'drained', key, partition: ctx.partition, count: slice.length, remaining });
     return slice.length;
+  }
+
+  #endDrain(key: string): void {
+    if (this.#drains.get(key)?.byCommand) this.#context.buffer.setDrainMark(key, undefined);
+    this.#drains.delete(key);
   }
 
   /** Where the drain must stop (exclusive seq), or undefined when it must not go on at all. */
   #drainBound(key: string, drain: Drain): number | undefined {
     const status = this.#context.status(key);
     if (status.status === 'ACTIVE') return Infinity;
-    return drain.byCommand && status.version === drain.statusVersion ? drain.stopBeforeSeq : undefined;
+    // Positions are offsets in the key's status partition: a higher one is a newer write (a pause
+    // after the command); a lower one is a table still catching up (after a restart).
+    return drain.byCommand && status.position <= drain.statusPosition ? drain.stopBeforeSeq : undefined;
   }
 }
 

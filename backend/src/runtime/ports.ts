@@ -40,6 +40,22 @@ export interface StatusEntry {
   readonly status: KeyStatus;
   /** Monotonic per table; 0 when the key was never written. */
   readonly version: number;
+  /**
+   * Offset of the status record in the status topic (-1: never written). Names the same write on
+   * every instance and after a restart, unlike `version`.
+   */
+  readonly position: number;
+}
+
+/**
+ * A resume command's drain under way, kept in the buffer store (and its changelog) so that it
+ * goes on after a restart or a move even while the status table still shows PAUSED (rule 3).
+ */
+export interface DrainMark {
+  /** `StatusEntry.position` when the command came: a newer status write ends the command's drain. */
+  readonly statusPosition: number;
+  /** Events buffered after the command (seq at or above this) are not the command's to drain. */
+  readonly stopBeforeSeq: number | null;
 }
 
 /** One event held in a buffer. `seq` is its input offset: a natural, replay-stable sequence. */
@@ -65,6 +81,9 @@ export interface BufferStore {
   count(key: string): number;
   /** Keys holding at least one entry, found by scanning the store (used to rebuild the dirty set). */
   keys(): string[];
+  /** Records (a mark) or forgets (undefined) a resume command's drain of the key. */
+  setDrainMark(key: string, mark: DrainMark | undefined): void;
+  drainMarks(): Array<[string, DrainMark]>;
 }
 
 /** Reasons a record is routed to the dead-letter topic. A closed list: dashboards filter on it. */

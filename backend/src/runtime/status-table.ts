@@ -10,6 +10,8 @@ export interface StatusChange {
   readonly key: string;
   readonly status: KeyStatus;
   readonly version: number;
+  /** Offset of the status record: the same on every instance and after a restart. */
+  readonly position: number;
   readonly reason: string | undefined;
   readonly actor: string | undefined;
   /** Timestamp of the status record. */
@@ -18,7 +20,7 @@ export interface StatusChange {
   readonly offset: number;
 }
 
-const ACTIVE: StatusEntry = { status: 'ACTIVE', version: 0 };
+const ACTIVE: StatusEntry = { status: 'ACTIVE', version: 0, position: -1 };
 const HISTORY_PER_KEY = 50;
 
 export class StatusTable {
@@ -45,6 +47,7 @@ export class StatusTable {
       key,
       status: decoded.value,
       version: ++this.#version,
+      position: record.offset,
       reason: headerValue(record.headers, HEADERS.reason),
       actor: headerValue(record.headers, HEADERS.actor),
       timestamp: record.timestamp,

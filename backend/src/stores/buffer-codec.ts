@@ -18,7 +18,7 @@
  * buffer it will not mutate afterwards (lmdb returns a fresh copy per entry; Kafka a fresh buffer
  * per record).
  */
-import type { BufferedEvent, Header } from '../runtime/ports.ts';
+import type { BufferedEvent, DrainMark, Header } from '../runtime/ports.ts';
 
 export const ENTRY_FORMAT = 1;
 /** Bytes an entry key adds around the UTF-8 key: u32 length + u64 seq. */
@@ -105,6 +105,41 @@ export function entryKeySeq(buf: Uint8Array): number {
 export function decodeEntryKey(buf: Buffer): { key: string; seq: number } {
   checkEntryKey(buf);
   return { key: buf.toString('utf8', 4, buf.length - 8), seq: entryKeySeq(buf) };
+}
+
+/**
+ * Drain marks share the store and the changelog with the entries under keys of their own:
+ * [0xff][UTF-8 key]. An entry key starts with its key's u32 length, whose first byte is never
+ * 0xff (keys are far shorter than 4 GiB), so marks sort after every entry and never mix with them.
+ */
+export const MARK_KEY_FIRST_BYTE = 0xff;
+
+export function encodeMarkKey(key: string): Buffer {
+  const length = Buffer.byteLength(key, 'utf8');
+  const buf = Buffer.allocUnsafe(1 + length);
+  buf[0] = MARK_KEY_FIRST_BYTE;
+  if (length > 0) buf.write(key, 1, 'utf8');
+  return buf;
+}
+
+export function isMarkKey(buf: Uint8Array): boolean {
+  return buf.length > 0 && buf[0] === MARK_KEY_FIRST_BYTE;
+}
+
+export function decodeMarkKey(buf: Buffer): string {
+  return buf.toString('utf8', 1);
+}
+
+export function encodeMark(mark: DrainMark): Buffer {
+  return Buffer.from(JSON.stringify({ statusPosition: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq }));
+}
+
+export function decodeMark(buf: Buffer): DrainMark {
+  const parsed = JSON.parse(buf.toString('utf8')) as Partial<DrainMark>;
+  if (typeof parsed.statusPosition !== 'number' || !(parsed.stopBeforeSeq === null || typeof parsed.stopBeforeSeq === 'number')) {
+    throw new RangeError('malformed drain mark');
+  }
+  return { statusPosition: parsed.statusPosition, stopBeforeSeq: parsed.stopBeforeSeq };
 }
 
 function readU32(buf: Uint8Array, at: number): number {

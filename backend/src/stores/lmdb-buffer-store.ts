@@ -30,17 +30,23 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import type { BufferedEvent } from '../runtime/ports.ts';
+import type { BufferedEvent, DrainMark } from '../runtime/ports.ts';
 import {
   ENTRY_KEY_OVERHEAD,
   checkEntryKey,
   decodeEntryKey,
   decodeEntryValue,
+  decodeMark,
+  decodeMarkKey,
   encodeEntryKey,
   encodeEntryKeyWithPrefix,
   encodeEntryValue,
+  encodeMark,
+  encodeMarkKey,
   entryKeySeq,
+  isMarkKey,
   keyPrefix,
+  MARK_KEY_FIRST_BYTE,
   prefixEnd,
 } from './buffer-codec.ts';
 import { assertCheckpoint, type RestorableBufferStore } from './restorable.ts';
@@ -125,7 +131,7 @@ export class LmdbBufferStore implements RestorableBufferStore {
     let start: Buffer = FIRST_KEY;
     for (;;) {
       let found: Buffer | undefined = undefined;
-      for (const entryKey of db.getKeys({ start, limit: 1 })) found = entryKey;
+      for (const entryKey of db.getKeys({ start, end: MARKS_START, limit: 1 })) found = entryKey;
       if (found === undefined) return keys;
       keys.push(decodeEntryKey(found).key);
       start = prefixEnd(found.subarray(0, found.length - 8));
@@ -143,8 +149,28 @@ export class LmdbBufferStore implements RestorableBufferStore {
     return seqs;
   }
 
+  setDrainMark(key: string, mark: DrainMark | undefined): void {
+    this.#open();
+    const markKey = encodeMarkKey(key);
+    checkKeySize(markKey);
+    this.#queue(markKey, mark === undefined ? null : encodeMark(mark));
+  }
+
+  drainMarks(): Array<[string, DrainMark]> {
+    const db = this.#flushed();
+    const marks: Array<[string, DrainMark]> = [];
+    for (const entry of db.getRange({ start: MARKS_START })) marks.push([decodeMarkKey(entry.key), decodeMark(entry.value)]);
+    return marks;
+  }
+
   restore(entryKey: Buffer, entryValue: Buffer | null): void {
     this.#open();
+    if (isMarkKey(entryKey)) {
+      if (entryValue !== null) decodeMark(entryValue);
+      checkKeySize(entryKey);
+      this.#queue(entryKey, entryValue);
+      return;
+    }
     checkEntryKey(entryKey);
     checkKeySize(entryKey);
     this.#queue(entryKey, entryValue);
@@ -286,6 +312,8 @@ function copyOut(source: Buffer, start: number, end: number): Buffer {
 
 /** Start of the whole key space. Always passed explicitly: with a keyEncoder lmdb's default start is [5]. */
 const FIRST_KEY = Buffer.from([0]);
+/** Drain marks live after every entry (buffer-codec.ts). */
+const MARKS_START = Buffer.from([MARK_KEY_FIRST_BYTE]);
 
 function openEnv(dir: string): Db {
   return open<Buffer, Buffer>({

@@ -7,8 +7,8 @@
  * `restore`, `clear`, `close` and the checkpoint pass straight through WITHOUT logging: restoring
  * replays the log (it must not write to it again), and clearing is local (before a full restore).
  */
-import type { BufferedEvent } from '../runtime/ports.ts';
-import { encodeEntryKeyWithPrefix, encodeEntryKey, encodeEntryValue, keyPrefix } from './buffer-codec.ts';
+import type { BufferedEvent, DrainMark } from '../runtime/ports.ts';
+import { encodeEntryKeyWithPrefix, encodeEntryKey, encodeEntryValue, encodeMark, encodeMarkKey, keyPrefix } from './buffer-codec.ts';
 import type { RestorableBufferStore } from './restorable.ts';
 
 /** Receives each changelog record; a null value is a tombstone. Called synchronously, in order. */
@@ -53,6 +53,15 @@ export class LoggedBufferStore implements RestorableBufferStore {
 
   seqsFrom(key: string, fromSeq: number): number[] {
     return this.#inner.seqsFrom(key, fromSeq);
+  }
+
+  setDrainMark(key: string, mark: DrainMark | undefined): void {
+    this.#inner.setDrainMark(key, mark);
+    this.#sink(encodeMarkKey(key), mark === undefined ? null : encodeMark(mark));
+  }
+
+  drainMarks(): Array<[string, DrainMark]> {
+    return this.#inner.drainMarks();
   }
 
   restore(entryKey: Buffer, entryValue: Buffer | null): void {

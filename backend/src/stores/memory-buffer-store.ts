@@ -7,8 +7,8 @@
  * compacted once the dead head is the larger part. Events are kept by reference, not copied: they
  * are immutable by contract (`BufferedEvent` is readonly throughout).
  */
-import type { BufferedEvent } from '../runtime/ports.ts';
-import { assertSeq, decodeEntry, decodeEntryKey } from './buffer-codec.ts';
+import type { BufferedEvent, DrainMark } from '../runtime/ports.ts';
+import { assertSeq, decodeEntry, decodeEntryKey, decodeMark, decodeMarkKey, isMarkKey } from './buffer-codec.ts';
 import { assertCheckpoint, type RestorableBufferStore } from './restorable.ts';
 
 interface KeyQueue {
@@ -22,6 +22,7 @@ const COMPACT_MIN_HEAD = 1024;
 
 export class MemoryBufferStore implements RestorableBufferStore {
   readonly #queues = new Map<string, KeyQueue>();
+  readonly #marks = new Map<string, DrainMark>();
   #checkpoint: number | undefined = undefined;
   #closed = false;
 
@@ -107,7 +108,22 @@ export class MemoryBufferStore implements RestorableBufferStore {
     return events.slice(lowerBound(events, queue.head, events.length, fromSeq)).map((event) => event.seq);
   }
 
+  setDrainMark(key: string, mark: DrainMark | undefined): void {
+    this.#checkOpen();
+    if (mark === undefined) this.#marks.delete(key);
+    else this.#marks.set(key, mark);
+  }
+
+  drainMarks(): Array<[string, DrainMark]> {
+    this.#checkOpen();
+    return [...this.#marks];
+  }
+
   restore(entryKey: Buffer, entryValue: Buffer | null): void {
+    if (isMarkKey(entryKey)) {
+      this.setDrainMark(decodeMarkKey(entryKey), entryValue === null ? undefined : decodeMark(entryValue));
+      return;
+    }
     if (entryValue === null) {
       const { key, seq } = decodeEntryKey(entryKey);
       this.remove(key, [seq]);
@@ -119,6 +135,7 @@ export class MemoryBufferStore implements RestorableBufferStore {
   clear(): void {
     this.#checkOpen();
     this.#queues.clear();
+    this.#marks.clear();
     this.#checkpoint = undefined;
   }
 

@@ -54,6 +54,19 @@ describe('pause-aware processor', () => {
     assert.equal(driver.bufferCount('k'), 0);
   });
 
+  it('rule 3: a resume command\'s drain goes on after a restart, while the table still shows PAUSED', () => {
+    const driver = new FlowTestDriver({ drainSliceSize: 2, drainStepsPerInput: 0 });
+    driver.setStatus('k', 'PAUSED');
+    for (const id of range('e', 1, 6)) driver.pipeEvent('k', { id });
+    driver.sendResume('k'); // a command-only producer: no ACTIVE status is ever written
+    assert.deepEqual(ids(driver.readOutput()), range('e', 1, 2), 'the first slice at once');
+    driver.pipeEvent('k', { id: 'late' }); // after the command, key PAUSED: not the command's to drain
+    driver.restart(); // kill -9: the drain in memory is gone, its mark is in the store
+    driver.advanceWallClock(0);
+    assert.deepEqual(ids(driver.readOutput()), range('e', 3, 6));
+    assert.deepEqual(driver.bufferedEvents('k').map((e) => JSON.parse(e.value!.toString()).id), ['late']);
+  });
+
   it('rule 3: an event of an ACTIVE key with a non-empty buffer drains the buffer first, then is forwarded', () => {
     const driver = new FlowTestDriver();
     driver.setStatus('k', 'PAUSED');
@@ -138,7 +151,7 @@ describe('pause-aware processor', () => {
     processor.init({
       partition: 0,
       buffer: new MemoryBufferStore(),
-      status: (key) => ({ status: statuses.get(key) ?? 'ACTIVE', version: 1 }),
+      status: (key) => ({ status: statuses.get(key) ?? 'ACTIVE', version: 1, position: 1 }),
       forward: (record) => forwarded.push(record.key!.toString()),
       deadLetter: () => assert.fail('nothing is dead-lettered'),
       report: () => undefined,
@@ -193,7 +206,7 @@ describe('pause-aware processor', () => {
     processor.init({
       partition: 0,
       buffer,
-      status: () => ({ status: 'PAUSED', version: 1 }),
+      status: () => ({ status: 'PAUSED', version: 1, position: 1 }),
       forward: () => assert.fail('nothing is forwarded while paused'),
       deadLetter: (record) => dead.push(record.value!.toString()),
       report: () => undefined,
@@ -229,12 +242,14 @@ describe('pause-aware processor', () => {
       remove: (key, seqs) => store.remove(key, seqs),
       keys: () => store.keys(),
       count: (key) => (counts++, store.count(key)),
+      setDrainMark: (key, mark) => store.setDrainMark(key, mark),
+      drainMarks: () => store.drainMarks(),
     };
     const processor = new PauseAwareProcessor({ drainSliceSize: 10, maxBufferPerKey: 3 });
     processor.init({
       partition: 0,
       buffer,
-      status: () => ({ status: 'PAUSED', version: 1 }),
+      status: () => ({ status: 'PAUSED', version: 1, position: 1 }),
       forward: () => assert.fail('nothing is forwarded while paused'),
       deadLetter: () => undefined,
       report: () => undefined,

@@ -16,8 +16,10 @@
  *           was written since;
  *   rule 4: a key ACTIVE in the table holds nothing once a punctuation ran after it became ACTIVE
  *           (and after the task started).
- * A task's memory (grants of resume commands included) dies with a crash; its restored buffer
- * counts as appended before anything the new incarnation does.
+ * A task's memory dies with a crash, except a resume command's grant: the processor keeps it in
+ * the store as a drain mark, so a restored mark is a grant of the new incarnation, covering the
+ * restored events below its bound. The restored buffer counts as appended before anything the new
+ * incarnation does.
  */
 import { decodeEvent, decodeResumeCommand } from '../../src/model/wire.ts';
 import type {
@@ -50,7 +52,14 @@ export interface ObserverLimits {
 
 interface Grant {
   readonly tick: number;
-  readonly version: number;
+  /** The key's status position when the command came; a newer status write ends the grant. */
+  readonly position: number;
+  /** Events at or past this seq are not covered (a restored grant: buffered after its command). */
+  readonly stopBeforeSeq: number;
+}
+
+function covers(grant: Grant, appendedTick: number | undefined, seq: number): boolean {
+  return appendedTick !== undefined && appendedTick < grant.tick && seq < grant.stopBeforeSeq;
 }
 
 /** One life of one task: from init to close or crash. */
@@ -85,13 +94,15 @@ export interface Coverage {
   drainedByCommandWhilePaused: number;
   /** Events found in a task's buffer when it started (restored from the changelog). */
   restored: number;
+  /** Resume commands' drains that outlived their task (restored drain marks). */
+  restoredGrants: number;
   bufferFull: number;
   punctuations: number;
 }
 
 export class Observer {
   readonly violations: string[] = [];
-  readonly coverage: Coverage = { drained: 0, drainedByCommandWhilePaused: 0, restored: 0, bufferFull: 0, punctuations: 0 };
+  readonly coverage: Coverage = { drained: 0, drainedByCommandWhilePaused: 0, restored: 0, restoredGrants: 0, bufferFull: 0, punctuations: 0 };
   readonly limits: ObserverLimits;
   readonly #sent: ReadonlyMap<string, SentEvent>;
   readonly #incarnations: Incarnation[] = [];
@@ -135,6 +146,10 @@ export class Observer {
       lastPunctuation: -1,
       alive: true,
     };
+    for (const [key, mark] of context.buffer.drainMarks()) {
+      incarnation.grants.set(key, { tick: incarnation.initTick, position: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq ?? Infinity });
+      this.coverage.restoredGrants++;
+    }
     for (const key of context.buffer.keys()) {
       for (const event of context.buffer.read(key, Number.MAX_SAFE_INTEGER)) {
         const id = entryId(key, event.seq);
@@ -158,10 +173,10 @@ export class Observer {
     for (const inc of this.#incarnations) {
       if (!inc.alive || inc.runtime !== runtime) continue;
       for (const [key, grant] of inc.grants) {
-        if (inc.status(key).version !== grant.version) continue;
+        if (inc.status(key).position > grant.position) continue; // a newer status write ended it
         const left = inc.buffer.read(key, Number.MAX_SAFE_INTEGER).filter((event) => {
           const id = entryId(key, event.seq);
-          return (inc.appended.get(id) ?? Infinity) < grant.tick && !inc.ahead.has(id);
+          return covers(grant, inc.appended.get(id), event.seq) && !inc.ahead.has(id);
         });
         if (left.length > 0) {
           this.violation(`rule 3: the resume command for ${key} (tick ${grant.tick}) left ${left.length} older buffered events (first seq ${left[0]!.seq}) on ${runtime} p${inc.partition}`);
@@ -226,6 +241,8 @@ export class ObservedProcessor implements Processor {
         remove: (key, seqs) => buffer.remove(key, seqs),
         count: (key) => buffer.count(key),
         keys: () => buffer.keys(),
+        setDrainMark: (key, mark) => buffer.setDrainMark(key, mark),
+        drainMarks: () => buffer.drainMarks(),
       },
     };
     this.#inner.init(observed);
@@ -237,7 +254,7 @@ export class ObservedProcessor implements Processor {
     const key = record.key?.toString('utf8');
     const statusBefore = key === undefined ? undefined : this.#context.status(key);
     if (kind === 'command' && key !== undefined && statusBefore !== undefined && decodeResumeCommand(record.value).ok) {
-      this.#incarnation.grants.set(key, { tick, version: statusBefore.version });
+      this.#incarnation.grants.set(key, { tick, position: statusBefore.position, stopBeforeSeq: Infinity });
     }
     const call = this.#begin(kind, record, statusBefore);
     this.#inner.process(record, kind);
@@ -310,7 +327,7 @@ export class ObservedProcessor implements Processor {
         observer.coverage.drainedByCommandWhilePaused++;
         const grant = this.#incarnation.grants.get(sent.key);
         const appended = this.#incarnation.appended.get(entryId(sent.key, sent.offset));
-        if (grant === undefined || grant.version !== status.version || appended === undefined || appended >= grant.tick) {
+        if (grant === undefined || status.position > grant.position || !covers(grant, appended, sent.offset)) {
           observer.violation(`rule 2: buffered ${sent.id} was drained (${call.kind}) while ${sent.key} is PAUSED and no resume command ordered it`);
         }
       }

@@ -17,6 +17,8 @@ export const PLANTED_BUGS = {
   'punctuator-ignores-pause': (options: PauseAwareOptions) => new PunctuatorIgnoresPause(options),
   /** A resume command does nothing while the status table still shows PAUSED. */
   'command-ignored-while-paused': (options: PauseAwareOptions) => new CommandIgnoredWhilePaused(options),
+  /** A restart forgets the resume commands whose drains were under way (their drain marks). */
+  'drain-marks-forgotten': (options: PauseAwareOptions) => new DrainMarksForgotten(options),
 } as const satisfies Record<string, (options: PauseAwareOptions) => Processor>;
 
 export type PlantedBug = keyof typeof PLANTED_BUGS;
@@ -28,6 +30,8 @@ function overriding(buffer: BufferStore, overrides: Partial<BufferStore>): Buffe
     remove: (key, seqs) => buffer.remove(key, seqs),
     count: (key) => buffer.count(key),
     keys: () => buffer.keys(),
+    setDrainMark: (key, mark) => buffer.setDrainMark(key, mark),
+    drainMarks: () => buffer.drainMarks(),
     ...overrides,
   };
 }
@@ -35,6 +39,12 @@ function overriding(buffer: BufferStore, overrides: Partial<BufferStore>): Buffe
 class NoDirtySetRebuild extends PauseAwareProcessor {
   override init(context: ProcessorContext): void {
     super.init({ ...context, buffer: overriding(context.buffer, { keys: () => [] }) });
+  }
+}
+
+class DrainMarksForgotten extends PauseAwareProcessor {
+  override init(context: ProcessorContext): void {
+    super.init({ ...context, buffer: overriding(context.buffer, { drainMarks: () => [] }) });
   }
 }
 
@@ -74,7 +84,7 @@ class PunctuatorIgnoresPause extends PauseAwareProcessor {
   override init(context: ProcessorContext): void {
     super.init({
       ...context,
-      status: (key) => (this.#punctuating ? { status: 'ACTIVE', version: context.status(key).version } : context.status(key)),
+      status: (key) => (this.#punctuating ? { ...context.status(key), status: 'ACTIVE' } : context.status(key)),
     });
   }
 

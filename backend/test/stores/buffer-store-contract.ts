@@ -190,6 +190,33 @@ export function bufferStoreContract(name: string, factory: StoreFactory): void {
       store.close();
     });
 
+    it('keeps drain marks apart from entries, logs them, restores them, and clear drops them', () => {
+      const log: [Buffer, Buffer | null][] = [];
+      const store = new LoggedBufferStore(factory.create(), (entryKey, entryValue) => log.push([entryKey, entryValue]));
+      for (const key of AWKWARD_KEYS) store.append(event(key, 3));
+      store.setDrainMark('a', { statusPosition: 7, stopBeforeSeq: null });
+      store.setDrainMark('', { statusPosition: -1, stopBeforeSeq: 12 });
+      store.setDrainMark('ü', { statusPosition: 1, stopBeforeSeq: 2 });
+      store.setDrainMark('ü', undefined);
+      assert.deepEqual(
+        store.drainMarks().sort(([a], [b]) => (a < b ? -1 : 1)),
+        [['', { statusPosition: -1, stopBeforeSeq: 12 }], ['a', { statusPosition: 7, stopBeforeSeq: null }]],
+      );
+      assert.deepEqual(store.keys().sort(), [...AWKWARD_KEYS].sort(), 'a mark is not a key with entries');
+      assert.deepEqual(store.read('a', 10).map((e) => e.seq), [3], 'a mark is not read as an event');
+      assert.equal(store.count('a'), 1);
+      assert.deepEqual(store.seqsFrom('a', 0), [3]);
+
+      const restored = factory.create();
+      for (const [entryKey, entryValue] of log) restored.restore(entryKey, entryValue);
+      assert.deepEqual(restored.drainMarks().sort(([a], [b]) => (a < b ? -1 : 1)), store.drainMarks().sort(([a], [b]) => (a < b ? -1 : 1)));
+      assert.deepEqual(dump(restored), dump(store));
+      restored.clear();
+      assert.deepEqual(restored.drainMarks(), []);
+      restored.close();
+      store.close();
+    });
+
     it('counts per key', () => {
       const store = create();
       for (let seq = 0; seq < 300; seq++) store.append(event(seq % 3 === 0 ? 'a' : 'ab', seq));
