@@ -73,6 +73,24 @@ describe('Kafka: crashes mid-drain and live traffic during a large drain', () =>
     });
   }
 
+  test('kill -9 in the middle of a resume command\'s drain while the key stays PAUSED: the drain goes on after the restart (rule 3)', async () => {
+    h = new KafkaHarness();
+    await h.start({ partitions: 2, drainSliceSize: 50 });
+    await h.setStatus('c', 'PAUSED');
+    const sent = ids('c', 0, 30_000);
+    await h.sendEvents('c', sent);
+    await waitBuffered(h, 'c', sent.length);
+    await h.sendResume('c'); // a command-only producer: the status stays PAUSED throughout
+    await h.waitForOutput(3000);
+    await h.crash(0);
+    const before = (await h.output()).length;
+    assert.ok(before < sent.length, `the crash came too late to test anything (${before} drained)`);
+    await h.restart(0);
+    await h.waitForOutput(sent.length, 60_000);
+    assert.deepEqual(idsOf(await h.output(), 'c'), sent);
+    assert.equal(await h.bufferCount('c'), 0);
+  });
+
   test('a 1,000,000-event buffer drains in slices while another key of the same task keeps flowing', async () => {
     h = new KafkaHarness();
     await h.start({ partitions: 2, drainSliceSize: 2000 });
