@@ -32,9 +32,11 @@ interface Drain {
   readonly byCommand: boolean;
   readonly statusPosition: number;
   stopBeforeSeq: number;
+  /** Whether the store holds its mark (written only when a command's drain outlasts a slice). */
+  marked: boolean;
 }
 
-const STATUS_DRAIN: Drain = Object.freeze({ byCommand: false, statusPosition: -1, stopBeforeSeq: Infinity });
+const STATUS_DRAIN: Drain = Object.freeze({ byCommand: false, statusPosition: -1, stopBeforeSeq: Infinity, marked: false });
 
 export class PauseAwareProcessor implements Processor {
   readonly #options: PauseAwareOptions;
@@ -56,7 +58,7 @@ export class PauseAwareProcessor implements Processor {
     this.#full.clear();
     for (const key of context.buffer.keys()) this.#buffered.set(key, context.buffer.count(key));
     for (const [key, mark] of context.buffer.drainMarks()) {
-      if (this.#buffered.has(key)) this.#drains.set(key, { byCommand: true, statusPosition: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq ?? Infinity });
+      if (this.#buffered.has(key)) this.#drains.set(key, { byCommand: true, statusPosition: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq ?? Infinity, marked: true });
       else context.buffer.setDrainMark(key, undefined);
     }
   }
@@ -83,11 +85,14 @@ export class PauseAwareProcessor implements Processor {
       }
       if (this.#buffered.has(key)) {
         // A drain already under way goes on under this command's terms, in the runtime's steps.
-        const underWay = this.#drains.has(key);
-        const statusPosition = ctx.status(key).position;
-        this.#drains.set(key, { byCommand: true, statusPosition, stopBeforeSeq: Infinity });
-        ctx.buffer.setDrainMark(key, { statusPosition, stopBeforeSeq: null });
-        if (!underWay) this.#drainSlice(key, this.#options.drainSliceSize);
+        const underWay = this.#drains.get(key);
+        const drain: Drain = { byCommand: true, statusPosition: ctx.status(key).position, stopBeforeSeq: Infinity, marked: underWay?.marked ?? false };
+        this.#drains.set(key, drain);
+        if (underWay === undefined) this.#drainSlice(key, this.#options.drainSliceSize);
+        if (this.#drains.get(key) === drain) {
+          drain.marked = true;
+          ctx.buffer.setDrainMark(key, { statusPosition: drain.statusPosition, stopBeforeSeq: null });
+        }
       }
       return;
     }
@@ -101,7 +106,7 @@ export class PauseAwareProcessor implements Processor {
       const drain = this.#drains.get(key);
       if (drain?.byCommand && record.offset < drain.stopBeforeSeq) {
         drain.stopBeforeSeq = record.offset;
-        ctx.buffer.setDrainMark(key, { statusPosition: drain.statusPosition, stopBeforeSeq: record.offset });
+        if (drain.marked) ctx.buffer.setDrainMark(key, { statusPosition: drain.statusPosition, stopBeforeSeq: record.offset });
       }
       this.#buffer(key, record);
       return;
@@ -213,7 +218,7 @@ export class PauseAwareProcessor implements Processor {
   }
 
   #endDrain(key: string): void {
-    if (this.#drains.get(key)?.byCommand) this.#context.buffer.setDrainMark(key, undefined);
+    if (this.#drains.get(key)?.marked) this.#context.buffer.setDrainMark(key, undefined);
     this.#drains.delete(key);
   }
 

@@ -52,7 +52,8 @@ describe('Kafka: crashes mid-drain and live traffic during a large drain', () =>
   for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
     test(`kill -9 in the middle of a drain (${guarantee}): ${guarantee === 'exactly_once' ? 'nothing lost or repeated' : 'nothing lost, order exact after dropping repeats'}`, async () => {
       h = new KafkaHarness();
-      await h.start({ partitions: 2, guarantee, drainSliceSize: 50 });
+      // Small slices and an early crash: the drain must still be under way when the instance dies.
+      await h.start({ partitions: 2, guarantee, drainSliceSize: 10 });
       await h.setStatus('d', 'PAUSED');
       await sleep(500);
       const sent = ids('d', 0, 30_000);
@@ -60,9 +61,10 @@ describe('Kafka: crashes mid-drain and live traffic during a large drain', () =>
       await waitBuffered(h, 'd', sent.length);
       await h.setStatus('d', 'ACTIVE');
       await h.sendResume('d');
-      await h.waitForOutput(3000);
+      await h.waitForOutput(300);
       await h.crash(0);
       const before = (await h.output()).length;
+      process.stdout.write(`# ${before} of ${sent.length} drained before the crash\n`);
       assert.ok(before < sent.length, `the crash came too late to test anything (${before} drained)`);
       await h.restart(0);
       await h.waitForOutput(sent.length, 60_000);
@@ -75,18 +77,20 @@ describe('Kafka: crashes mid-drain and live traffic during a large drain', () =>
 
   test('kill -9 in the middle of a resume command\'s drain while the key stays PAUSED: the drain goes on after the restart (rule 3)', async () => {
     h = new KafkaHarness();
-    await h.start({ partitions: 2, drainSliceSize: 50 });
+    // Small slices and an early crash: the drain must still be under way when the instance dies.
+    await h.start({ partitions: 2, drainSliceSize: 5 });
     await h.setStatus('c', 'PAUSED');
-    const sent = ids('c', 0, 30_000);
+    const sent = ids('c', 0, 60_000);
     await h.sendEvents('c', sent);
-    await waitBuffered(h, 'c', sent.length);
+    await waitBuffered(h, 'c', sent.length, 60_000);
     await h.sendResume('c'); // a command-only producer: the status stays PAUSED throughout
-    await h.waitForOutput(3000);
+    await h.waitForOutput(1);
     await h.crash(0);
     const before = (await h.output()).length;
+    process.stdout.write(`# ${before} of ${sent.length} drained before the crash\n`);
     assert.ok(before < sent.length, `the crash came too late to test anything (${before} drained)`);
     await h.restart(0);
-    await h.waitForOutput(sent.length, 60_000);
+    await h.waitForOutput(sent.length, 120_000);
     assert.deepEqual(idsOf(await h.output(), 'c'), sent);
     assert.equal(await h.bufferCount('c'), 0);
   });

@@ -26,6 +26,7 @@ import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
 import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
+import { isMarkKey } from '../../stores/buffer-codec.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
 import { trimAhead } from '../../stores/restorable.ts';
@@ -112,11 +113,11 @@ export class FlowMember {
   #lastCommit = Date.now();
   #overflow: PendingSend[] = [];
   /**
-   * at_least_once only: changelog tombstones of the current commit interval, sent after the
-   * output is delivered, so a crash never loses a drained event whose tombstone landed while its
-   * output did not (rule 1). Appends go at once: one that lands ahead of the committed offsets is
-   * trimmed when the task opens again (trimAhead), so it cannot be drained ahead of an older
-   * replayed event whose output was lost.
+   * at_least_once only: changelog tombstones (and drain marks) of the current commit interval,
+   * sent after the output is delivered, so a crash never loses a drained event whose tombstone
+   * landed while its output did not (rule 1). Appends go at once: one that lands ahead of the
+   * committed offsets is trimmed when the task opens again (trimAhead), so it cannot be drained
+   * ahead of an older replayed event whose output was lost.
    */
   #heldChangelog: PendingSend[] = [];
   #draining = false;
@@ -530,12 +531,15 @@ export class FlowMember {
     let trimming = false;
     const logged = new LoggedBufferStore(store, (entryKey, entryValue) => {
       const record = { key: entryKey, value: entryValue, headers: [], timestamp: Date.now() };
-      // at_least_once: a drain's tombstone waits for the output it stands for (see #heldChangelog).
-      // A trim's tombstones stand for no output and must precede the replay's appends: sent at once.
-      if (this.#exactlyOnce || entryValue !== null || trimming) this.#send(changelog, partition, record);
+      // at_least_once: a drain's tombstone waits for the output it stands for (see #heldChangelog),
+      // and drain marks wait with them, in order (a mark's removal must not land before its
+      // drain's tombstones, nor after a newer mark). A trim's tombstones stand for no output and
+      // must precede the replay's appends: sent at once.
+      const held = !this.#exactlyOnce && !trimming && (entryValue === null || isMarkKey(entryKey));
+      if (!held) this.#send(changelog, partition, record);
       else {
         this.#heldChangelog.push({ topic: changelog, partition, record });
-        this.#heldChangelogBytes += entryKey.length;
+        this.#heldChangelogBytes += entryKey.length + (entryValue?.length ?? 0);
         this.#writesSinceCommit++;
         this.#dirty = true;
       }
