@@ -4,9 +4,10 @@
  * accepts text/html gets index.html, so that the dashboard's own addresses (/flows/demo, ...)
  * survive a reload. Everything else, API paths first, still gets the API's JSON 404.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { repoRoot } from '../config/config.ts';
 
@@ -16,25 +17,9 @@ const API_PREFIXES = ['/api', '/control', '/docs', '/health', '/ready', '/metric
 const INDEX = 'index.html';
 /** Names the Angular build gives with output hashing: they never change content, so cache for good. */
 const HASHED = /-[A-Za-z0-9_]{8,}\.(?:js|css|mjs)$/;
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-  '.png': 'image/png',
-  '.woff2': 'font/woff2',
-};
-
 export interface DashboardOptions {
   /** The built dashboard; nothing is served when it holds no index.html. */
   readonly root?: string;
-  /** Send files with the small built-in sender even when @fastify/static is installed. */
-  readonly builtinSender?: boolean;
 }
 
 type SendFile = (reply: FastifyReply, relative: string) => FastifyReply;
@@ -70,23 +55,10 @@ async function fileUnder(root: string, pathname: string): Promise<string | undef
   }
 }
 
-/** @fastify/static's sendFile (ETag, ranges, conditional requests) when it is installed. */
-async function fastifyStaticSender(app: FastifyInstance, root: string): Promise<SendFile | undefined> {
-  const plugin = await import('@fastify/static').then(
-    (module) => module.default,
-    () => undefined,
-  );
-  if (plugin === undefined) return undefined;
-  await app.register(plugin, { root, serve: false });
+/** @fastify/static's sendFile (ETag, ranges, conditional requests), with our cache policy. */
+async function staticSender(app: FastifyInstance, root: string): Promise<SendFile> {
+  await app.register(fastifyStatic, { root, serve: false });
   return (reply, relative) => reply.header('cache-control', cacheControl(relative)).sendFile(relative, { cacheControl: false });
-}
-
-function builtinSender(root: string): SendFile {
-  return (reply, relative) =>
-    reply
-      .header('cache-control', cacheControl(relative))
-      .type(CONTENT_TYPES[path.extname(relative).toLowerCase()] ?? 'application/octet-stream')
-      .send(createReadStream(path.join(root, relative)));
 }
 
 export function dashboardRoutes(options: DashboardOptions = {}): FastifyPluginAsync {
@@ -96,7 +68,7 @@ export function dashboardRoutes(options: DashboardOptions = {}): FastifyPluginAs
       app.log.info({ dashboard: root }, 'dashboard not built: serving the API only');
       return;
     }
-    const send = (options.builtinSender ? undefined : await fastifyStaticSender(app, root)) ?? builtinSender(root);
+    const send = await staticSender(app, root);
     app.get('/*', { schema: { hide: true }, logLevel: 'warn' }, async (request, reply) => {
       const pathname = decodedPath(request.url);
       if (pathname !== undefined && !isApiPath(pathname)) {
