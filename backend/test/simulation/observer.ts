@@ -18,8 +18,8 @@
  *           (and after the task started).
  * A task's memory dies with a crash, except a resume command's grant: the processor keeps it in
  * the store as a drain mark, so a restored mark is a grant of the new incarnation, covering the
- * restored events below its bound. The restored buffer counts as appended before anything the new
- * incarnation does.
+ * restored events below the bound the observer itself noted when commands came (not the mark's
+ * own). The restored buffer counts as appended before anything the new incarnation does.
  */
 import { decodeEvent, decodeResumeCommand } from '../../src/model/wire.ts';
 import type {
@@ -106,6 +106,19 @@ export class Observer {
   readonly limits: ObserverLimits;
   readonly #sent: ReadonlyMap<string, SentEvent>;
   readonly #incarnations: Incarnation[] = [];
+  /**
+   * Per partition and key, one past the highest seq buffered when any resume command came: what a
+   * restored drain mark may cover at most. Kept here, not taken from the mark, so that a processor
+   * saving a wrong bound is caught (events buffered after every command are never a mark's).
+   */
+  readonly #commandBounds = new Map<string, number>();
+
+  noteCommand(partition: number, key: string, buffered: readonly BufferedEvent[]): void {
+    const last = buffered.at(-1);
+    if (last === undefined) return;
+    const id = `${partition}\0${key}`;
+    this.#commandBounds.set(id, Math.max(this.#commandBounds.get(id) ?? 0, last.seq + 1));
+  }
   /** Per runtime, per key: tick at which its table last changed. */
   readonly #statusTicks = new Map<string, Map<string, number>>();
   #tick = 0;
@@ -147,7 +160,8 @@ export class Observer {
       alive: true,
     };
     for (const [key, mark] of context.buffer.drainMarks()) {
-      incarnation.grants.set(key, { tick: incarnation.initTick, position: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq ?? Infinity });
+      const bound = this.#commandBounds.get(`${partition}\0${key}`) ?? 0;
+      incarnation.grants.set(key, { tick: incarnation.initTick, position: mark.statusPosition, stopBeforeSeq: Math.min(mark.stopBeforeSeq ?? Infinity, bound) });
       this.coverage.restoredGrants++;
     }
     for (const key of context.buffer.keys()) {
@@ -255,6 +269,7 @@ export class ObservedProcessor implements Processor {
     const statusBefore = key === undefined ? undefined : this.#context.status(key);
     if (kind === 'command' && key !== undefined && statusBefore !== undefined && decodeResumeCommand(record.value).ok) {
       this.#incarnation.grants.set(key, { tick, position: statusBefore.position, stopBeforeSeq: Infinity });
+      observer.noteCommand(this.#incarnation.partition, key, this.#context.buffer.read(key, Number.MAX_SAFE_INTEGER));
     }
     const call = this.#begin(kind, record, statusBefore);
     this.#inner.process(record, kind);

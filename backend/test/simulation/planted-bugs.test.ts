@@ -8,8 +8,8 @@ import { PLANTED_BUGS, type PlantedBug } from './planted-bugs.ts';
 import { runSchedule } from './simulation.ts';
 
 const BUDGET = 2000;
-/** Bugs that need a rare path: here a command-only resume, a drain cut by a commit and a crash. */
-const BUDGETS: Partial<Record<PlantedBug, number>> = { 'drain-marks-forgotten': 10_000 };
+/** Bugs that need a rare path: a command-only resume, a drain cut by a commit, then a crash. */
+const BUDGETS: Partial<Record<PlantedBug, number>> = { 'drain-marks-forgotten': 10_000, 'drain-mark-unbounded': 10_000 };
 
 describe('the simulation catches planted bugs', { skip: process.env.SEED !== undefined && 'SEED replays one schedule only' }, () => {
   for (const bug of Object.keys(PLANTED_BUGS) as PlantedBug[]) {

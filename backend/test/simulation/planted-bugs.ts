@@ -19,6 +19,8 @@ export const PLANTED_BUGS = {
   'command-ignored-while-paused': (options: PauseAwareOptions) => new CommandIgnoredWhilePaused(options),
   /** A restart forgets the resume commands whose drains were under way (their drain marks). */
   'drain-marks-forgotten': (options: PauseAwareOptions) => new DrainMarksForgotten(options),
+  /** Drain marks lose their bound: after a restart a command's drain takes later events too. */
+  'drain-mark-unbounded': (options: PauseAwareOptions) => new DrainMarkUnbounded(options),
 } as const satisfies Record<string, (options: PauseAwareOptions) => Processor>;
 
 export type PlantedBug = keyof typeof PLANTED_BUGS;
@@ -45,6 +47,16 @@ class NoDirtySetRebuild extends PauseAwareProcessor {
 class DrainMarksForgotten extends PauseAwareProcessor {
   override init(context: ProcessorContext): void {
     super.init({ ...context, buffer: overriding(context.buffer, { drainMarks: () => [] }) });
+  }
+}
+
+class DrainMarkUnbounded extends PauseAwareProcessor {
+  override init(context: ProcessorContext): void {
+    const buffer = context.buffer;
+    super.init({
+      ...context,
+      buffer: overriding(buffer, { setDrainMark: (key, mark) => buffer.setDrainMark(key, mark && { ...mark, stopBeforeSeq: null }) }),
+    });
   }
 }
 
