@@ -28,8 +28,6 @@ export function embeddedHarness(): HarnessFactory {
 
 class EmbeddedHarness implements ScenarioHarness {
   readonly engine = 'embedded';
-  readonly supportsCrash = true;
-  readonly supportsInstances = true;
   readonly #clock = new ManualClock(1_700_000_000_000);
   readonly #cluster = new EmbeddedCluster({ clock: this.#clock.now });
   readonly #flowId = `scenario-${++flows}`;

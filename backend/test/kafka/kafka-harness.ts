@@ -35,8 +35,6 @@ let requestIds = 0;
 
 export class KafkaHarness implements ScenarioHarness {
   readonly engine = 'kafka' as const;
-  readonly supportsCrash = true;
-  readonly supportsInstances = true;
   #test: TestFlow = newFlow(3);
   #options: ScenarioOptions = {};
   readonly #dir = mkdtempSync(path.join(tmpdir(), 'ep-harness-'));

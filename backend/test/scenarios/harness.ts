@@ -29,9 +29,6 @@ export interface ScenarioHarness {
   readonly engine: 'kafka' | 'embedded';
   /** A fresh flow (its own topics) per harness. */
   readonly flow: FlowDefinition;
-  /** Whether crash()/restart() and several instances are supported. */
-  readonly supportsCrash: boolean;
-  readonly supportsInstances: boolean;
 
   start(options?: ScenarioOptions): Promise<void>;
   sendEvent(key: string, id: string, extra?: { data?: unknown; headers?: readonly Header[]; timestamp?: number }): Promise<void>;
