@@ -70,6 +70,16 @@ function displayUrl(host: string, port: number): string {
   return `http://${shown}:${port}`;
 }
 
+/**
+ * Exits at once. process.exit() waits for the thread pool's threads, and a native Kafka call
+ * stuck on one of them (a broker gone mid-call) would keep a stopped process alive for good:
+ * after the shutdown deadline the process kills itself instead.
+ */
+function hardExit(): never {
+  process.kill(process.pid, 'SIGKILL');
+  process.exit(1);
+}
+
 /** Bad configuration: one line naming what is wrong, exit 2. */
 function configFailure(error: Error): never {
   process.stderr.write(`event-pause: ${error.message}\n`);
@@ -118,7 +128,7 @@ async function main(argv: readonly string[]): Promise<void> {
     logger.info({ signal }, 'shutting down: closing HTTP, then stopping the engine');
     const timer = setTimeout(() => {
       logger.error(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms: exiting`);
-      process.exit(1);
+      hardExit();
     }, SHUTDOWN_TIMEOUT_MS);
     timer.unref();
     let code = 0;
@@ -135,6 +145,13 @@ async function main(argv: readonly string[]): Promise<void> {
       logger.error({ err: error }, 'stopping the engine failed');
     }
     logger.info('stopped');
+    if (settings.kafkaBrokers !== undefined) {
+      const { abandonedClients } = await import('./engines/kafka/client.ts');
+      if (abandonedClients() > 0) {
+        logger.warn({ abandoned: abandonedClients() }, 'a Kafka client call never returned: exiting without waiting for it');
+        hardExit();
+      }
+    }
     process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

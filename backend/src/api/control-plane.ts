@@ -78,22 +78,34 @@ export class ControlPlane {
     await this.#writeStatus(flow, keys, 'PAUSED', meta);
   }
 
-  /** ACTIVE to the status topic first, then a resume command per key (drains its buffer now). */
+  /**
+   * ACTIVE to the status topic first, then a resume command per key (drains its buffer now). The
+   * command names the offset of its ACTIVE record, so that a pause written after it, even one
+   * processed before it, outranks it (SEMANTICS rule 3).
+   */
   async resume(flow: FlowDefinition, keys: readonly string[], meta: ActionMeta): Promise<void> {
-    await this.#writeStatus(flow, keys, 'ACTIVE', meta);
+    const written = await this.#writeStatus(flow, keys, 'ACTIVE', meta);
     const headers = metaHeaders(meta);
-    await this.#produceAll(keys.map((key) => () => this.#engine.produce(flow.topics.trigger, { key, value: RESUME_COMMAND, headers })));
+    await this.#produceAll(
+      keys.map((key, i) => () =>
+        this.#engine.produce(flow.topics.trigger, {
+          key,
+          value: RESUME_COMMAND,
+          headers: [...headers, { key: HEADERS.statusOffset, value: Buffer.from(String(written[i]!.offset)) }],
+        }),
+      ),
+    );
   }
 
-  async #writeStatus(flow: FlowDefinition, keys: readonly string[], status: KeyStatus, meta: ActionMeta): Promise<void> {
+  async #writeStatus(flow: FlowDefinition, keys: readonly string[], status: KeyStatus, meta: ActionMeta): Promise<{ partition: number; offset: number }[]> {
     const headers = metaHeaders(meta);
     const value = encodeStatus(status);
-    await this.#produceAll(keys.map((key) => () => this.#engine.produce(flow.topics.status, { key, value, headers })));
+    return this.#produceAll(keys.map((key) => () => this.#engine.produce(flow.topics.status, { key, value, headers })));
   }
 
-  async #produceAll(sends: ReadonlyArray<() => Promise<unknown>>): Promise<void> {
+  async #produceAll<T>(sends: ReadonlyArray<() => Promise<T>>): Promise<T[]> {
     try {
-      await Promise.all(sends.map((send) => send()));
+      return await Promise.all(sends.map((send) => send()));
     } catch (error) {
       throw new ApiError('ENGINE_UNAVAILABLE', `could not write to Kafka: ${(error as Error).message}`);
     }
@@ -191,6 +203,11 @@ export function bufferPage(
 }
 
 /** Keys with buffered events in this instance's tasks of a flow, sorted, after a cursor. */
+/** Partitions of the flow whose buffer stores this instance has open (tasks running). */
+export function searchedPartitions(engine: FlowEngine, flowId: string): number[] {
+  return engine.localPartitions(flowId).filter((partition) => engine.localBuffer(flowId, partition) !== undefined);
+}
+
 export function localBufferedKeys(
   engine: FlowEngine,
   flowId: string,

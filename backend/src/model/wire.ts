@@ -20,6 +20,11 @@ export const HEADERS = {
   sourceTopic: 'ep-source-topic',
   sourcePartition: 'ep-source-partition',
   sourceOffset: 'ep-source-offset',
+  /**
+   * On a resume command: the offset of the ACTIVE status record written just before it for the
+   * same key. A PAUSED at a higher offset was written after the command and outranks it.
+   */
+  statusOffset: 'ep-status-offset',
 } as const;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };

@@ -10,8 +10,8 @@
  * Two additions keep the promises of SEMANTICS.md: drains run in bounded slices, and while a key
  * still has buffered events its new events join the back of the buffer (rules 3 and 7).
  */
-import { decodeEvent, decodeResumeCommand } from '../model/wire.ts';
-import type { BufferedEvent, InputKind, InputRecord, Processor, ProcessorContext } from '../runtime/ports.ts';
+import { decodeEvent, decodeResumeCommand, HEADERS, headerValue } from '../model/wire.ts';
+import type { BufferedEvent, InputKind, InputRecord, Processor, ProcessorContext, StatusEntry } from '../runtime/ports.ts';
 
 export interface PauseAwareOptions {
   /** Most events forwarded by one drain slice. */
@@ -83,10 +83,14 @@ export class PauseAwareProcessor implements Processor {
         ctx.deadLetter(record, 'INVALID_COMMAND', command.error);
         return;
       }
+      const statusPosition = commandPosition(record, ctx.status(key));
+      // A pause written after the command outranks it, however late the command is processed:
+      // it releases nothing (the pause holds every buffered event; the next resume drains them).
+      if (statusPosition === undefined) return;
       if (this.#buffered.has(key)) {
         // A drain already under way goes on under this command's terms, in the runtime's steps.
         const underWay = this.#drains.get(key);
-        const drain: Drain = { byCommand: true, statusPosition: ctx.status(key).position, stopBeforeSeq: Infinity, marked: underWay?.marked ?? false };
+        const drain: Drain = { byCommand: true, statusPosition, stopBeforeSeq: Infinity, marked: underWay?.marked ?? false };
         this.#drains.set(key, drain);
         if (underWay === undefined) this.#drainSlice(key, this.#options.drainSliceSize);
         if (this.#drains.get(key) === drain) {
@@ -230,6 +234,23 @@ export class PauseAwareProcessor implements Processor {
     // after the command); a lower one is a table still catching up (after a restart).
     return drain.byCommand && status.position <= drain.statusPosition ? drain.stopBeforeSeq : undefined;
   }
+}
+
+/**
+ * The status position a resume command stands for, or undefined when the key's status is a
+ * PAUSED written after the command. Our API names the offset of the ACTIVE record it wrote just
+ * before the command (header ep-status-offset); a command without it (the original's producers,
+ * scripts) is placed by timestamps: a PAUSED record stamped after the command outranks it.
+ */
+function commandPosition(record: InputRecord, status: StatusEntry): number | undefined {
+  const named = headerValue(record.headers, HEADERS.statusOffset);
+  const offset = named === undefined ? NaN : Number(named);
+  if (Number.isSafeInteger(offset) && offset >= 0) {
+    if (status.status === 'PAUSED' && status.position > offset) return undefined;
+    return Math.max(offset, status.position);
+  }
+  if (status.status === 'PAUSED' && status.timestamp > record.timestamp) return undefined;
+  return status.position;
 }
 
 /** Bytes of key, value and headers, with the 8 bytes a header takes in a changelog entry. */

@@ -59,6 +59,12 @@ export interface EngineMetrics {
   readonly commits: number;
 }
 
+export interface Readiness {
+  readonly ready: boolean;
+  /** Empty when ready. */
+  readonly reasons: readonly string[];
+}
+
 export interface FlowEngine {
   readonly info: EngineInfo;
   readonly flows: readonly FlowDefinition[];
@@ -67,6 +73,8 @@ export interface FlowEngine {
   stop(): Promise<void>;
   /** Status tables caught up and every assigned task restored. */
   isReady(): boolean;
+  /** isReady, with what keeps the engine from being ready (a restore, a member that is stuck). */
+  readiness(): Readiness;
 
   produce(topic: string, record: ProduceRequest): Promise<{ partition: number; offset: number }>;
   /** The last `limit` records of a topic over all partitions, newest last. */

@@ -45,6 +45,8 @@ export interface StatusEntry {
    * every instance and after a restart, unlike `version`.
    */
   readonly position: number;
+  /** Timestamp of the status record (-1: never written): orders it against a resume command. */
+  readonly timestamp: number;
 }
 
 /**

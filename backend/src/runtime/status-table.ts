@@ -20,7 +20,7 @@ export interface StatusChange {
   readonly offset: number;
 }
 
-const ACTIVE: StatusEntry = { status: 'ACTIVE', version: 0, position: -1 };
+const ACTIVE: StatusEntry = { status: 'ACTIVE', version: 0, position: -1, timestamp: -1 };
 const HISTORY_PER_KEY = 50;
 
 export class StatusTable {

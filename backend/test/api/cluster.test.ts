@@ -36,6 +36,7 @@ function ownsNothing(engine: FlowEngine, owner: () => PartitionOwner, instances:
     start: () => engine.start(),
     stop: () => engine.stop(),
     isReady: () => engine.isReady(),
+    readiness: () => engine.readiness(),
     produce: (topic, record) => engine.produce(topic, record),
     recent: (topic, limit) => engine.recent(topic, limit),
     partitions: (topic) => engine.partitions(topic),
@@ -155,6 +156,25 @@ describe('forwarding to the owner of a key\'s partition', () => {
       frontOwner = { kind: 'remote', url: ownerUrl };
       frontInstances = [frontUrl, ownerUrl];
     }
+  });
+
+  test('rule 12: a list that could not search some partitions (no running task anywhere) says so', async () => {
+    // Only the front answers, and it has no task running: as during a restore or a member's restart.
+    frontInstances = [frontUrl];
+    try {
+      const response = await front.inject({ method: 'GET', url: `/api/v1/flows/${FLOW}/keys?state=buffered` });
+      assert.equal(response.statusCode, 200, response.body);
+      const body = response.json() as { items: unknown[]; incomplete: boolean; missingPartitions: number[] };
+      assert.deepEqual(body.items, []);
+      assert.equal(body.incomplete, true, 'an empty list that looks complete hides the buffered key');
+      assert.deepEqual(body.missingPartitions, Array.from({ length: engine.partitions(engine.flows[0]!.topics.main) }, (_, p) => p));
+    } finally {
+      frontInstances = [frontUrl, ownerUrl];
+    }
+    const complete = await front.inject({ method: 'GET', url: `/api/v1/flows/${FLOW}/keys?state=buffered` });
+    const body = complete.json() as { incomplete: boolean; missingPartitions: number[] };
+    assert.equal(body.incomplete, false);
+    assert.deepEqual(body.missingPartitions, []);
   });
 
   test('status is answered locally: the table is replicated on every instance', async () => {

@@ -8,7 +8,7 @@
  * IPC (when forked): { id, op: 'bufferCount', flowId, key } -> { id, value: number | null }
  *   (null: the key's partition is not local), { id, op: 'localPartitions', flowId } -> { id, value },
  *   { id, op: 'statusSeen', flowId, key, partition, offset } -> { id, value: boolean } (whether the
- *   status table has applied that status record).
+ *   status table has applied that status record), { id, op: 'readiness' } -> { id, value: Readiness }.
  * SIGTERM / SIGINT: clean stop (commit, checkpoint, leave the group), then exit 0.
  */
 import { pino } from 'pino';
@@ -26,6 +26,11 @@ const engine = new KafkaEngine(settings, {
 
 let stopping: Promise<void> | undefined;
 function stop(): void {
+  // As main.ts: a stop that outlives its deadline ends the process the hard way.
+  setTimeout(() => {
+    logger.error('stop took longer than 15000 ms: exiting');
+    process.kill(process.pid, 'SIGKILL');
+  }, 15_000).unref();
   stopping ??= engine.stop().then(
     () => process.exit(0),
     (error: unknown) => {
@@ -39,7 +44,7 @@ process.on('SIGINT', stop);
 
 interface Request {
   readonly id: number;
-  readonly op: 'bufferCount' | 'localPartitions' | 'statusSeen';
+  readonly op: 'bufferCount' | 'localPartitions' | 'statusSeen' | 'readiness';
   readonly flowId: string;
   readonly key?: string;
   readonly partition?: number;
@@ -55,6 +60,8 @@ process.on('message', (message: Request) => {
     } else if (message.op === 'statusSeen') {
       const latest = engine.statusTable(message.flowId).latest(message.key ?? '');
       value = latest !== undefined && latest.partition === message.partition && latest.offset >= (message.offset ?? 0);
+    } else if (message.op === 'readiness') {
+      value = engine.readiness();
     } else {
       value = engine.localPartitions(message.flowId);
     }

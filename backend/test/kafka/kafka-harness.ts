@@ -29,6 +29,9 @@ interface Instance {
   readonly url: string;
   child: ChildProcess | undefined;
   exited: Promise<void> | undefined;
+  /** How the last child exited. */
+  exit?: { readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly sentKill: boolean };
+  sentKill?: boolean;
 }
 
 let requestIds = 0;
@@ -106,8 +109,14 @@ export class KafkaHarness implements ScenarioHarness {
     }
   }
 
-  async sendResume(key: string): Promise<void> {
-    await this.#send(this.flow.topics.trigger, key, RESUME_COMMAND, []);
+  async sendResume(key: string, extra: { headers?: readonly Header[]; timestamp?: number } = {}): Promise<void> {
+    await this.#send(this.flow.topics.trigger, key, RESUME_COMMAND, extra.headers ?? [], extra.timestamp);
+  }
+
+  /** Writes a status record without waiting for any instance to see it; returns where it landed. */
+  async writeStatus(key: string, status: KeyStatus | null): Promise<{ partition: number; offset: number }> {
+    const written = await this.#started().producer.send(this.flow.topics.status, undefined, Buffer.from(key), status === null ? null : encodeStatus(status), undefined, []);
+    return { partition: written.partition, offset: written.offset ?? -1 };
   }
 
   async #send(topic: string, key: string | null, value: Buffer | null, headers: readonly Header[], timestamp?: number): Promise<void> {
@@ -147,8 +156,41 @@ export class KafkaHarness implements ScenarioHarness {
 
   async crash(index = 0): Promise<void> {
     const instance = this.#instance(index);
+    instance.sentKill = true;
     instance.child?.kill('SIGKILL');
     await instance.exited;
+  }
+
+  /** SIGSTOP: the instance freezes (a zombie once its session and transaction time out). */
+  freeze(index: number): void {
+    this.#instance(index).child?.kill('SIGSTOP');
+  }
+
+  thaw(index: number): void {
+    this.#instance(index).child?.kill('SIGCONT');
+  }
+
+  /** The instance's readiness as /ready would report it; undefined when it is not running. */
+  async readiness(index: number): Promise<{ ready: boolean; reasons: string[] } | undefined> {
+    const child = this.#instance(index).child;
+    if (child === undefined) return undefined;
+    return (await request(child, { op: 'readiness', flowId: this.flow.id })) as { ready: boolean; reasons: string[] };
+  }
+
+  /** How instance `index` last exited (undefined while it runs or never ran). */
+  exitOf(index: number): { code: number | null; signal: NodeJS.Signals | null; sentKill: boolean } | undefined {
+    return this.#instance(index).exit;
+  }
+
+  /** Exits of instances that died without being told to: by a signal not sent, or a non-zero code. */
+  unexpectedExits(): string[] {
+    const out: string[] = [];
+    for (const instance of this.#instances) {
+      const exit = instance.exit;
+      if (exit === undefined || exit.sentKill) continue;
+      if (exit.signal !== null || (exit.code !== 0 && exit.code !== null)) out.push(`instance ${instance.index}: code ${exit.code}, signal ${exit.signal}; log ${this.logFile(instance.index)}`);
+    }
+    return out;
   }
 
   async restart(index = 0): Promise<void> {
@@ -185,7 +227,11 @@ export class KafkaHarness implements ScenarioHarness {
   }
 
   async close(): Promise<void> {
-    for (const instance of this.#instances) instance.child?.kill('SIGKILL');
+    for (const instance of this.#instances) {
+      instance.sentKill = true;
+      instance.child?.kill('SIGCONT');
+      instance.child?.kill('SIGKILL');
+    }
     await Promise.all(this.#instances.map((instance) => instance.exited));
     await this.#output?.close();
     await this.#dlq?.close();
@@ -243,7 +289,10 @@ export class KafkaHarness implements ScenarioHarness {
     const log = createWriteStream(this.logFile(instance.index), { flags: 'a' });
     child.stderr!.pipe(log);
     instance.child = child;
-    instance.exited = once(child, 'exit').then(() => {
+    instance.sentKill = false;
+    instance.exit = undefined;
+    instance.exited = once(child, 'exit').then(([code, signal]) => {
+      instance.exit = { code: code as number | null, signal: signal as NodeJS.Signals | null, sentKill: instance.sentKill === true };
       instance.child = undefined;
     });
     let stdout = '';

@@ -67,6 +67,40 @@ describe('pause-aware processor', () => {
     assert.deepEqual(driver.bufferedEvents('k').map((e) => JSON.parse(e.value!.toString()).id), ['late']);
   });
 
+  it('rule 3: a resume command written before a newer pause releases nothing when processed late (by timestamp)', () => {
+    const driver = new FlowTestDriver({ startTime: 1000 });
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.advanceWallClock(100);
+    // The operator resumed at 1050 and paused again at 1100; the command is processed only now.
+    driver.setStatus('k', 'PAUSED');
+    driver.pipeEvent('k', { id: 'e2' });
+    driver.sendResume('k', { timestamp: 1050 });
+    driver.advanceWallClock(5000);
+    assert.deepEqual(ids(driver.readOutput()), [], 'the newer pause holds every buffered event');
+    assert.equal(driver.bufferCount('k'), 2);
+    // A command written after that pause drains, oldest first.
+    driver.sendResume('k');
+    assert.deepEqual(ids(driver.readOutput()), ['e1', 'e2']);
+  });
+
+  it('rule 3: a resume command that names its ACTIVE write is outranked by a PAUSED written after it', () => {
+    const driver = new FlowTestDriver();
+    driver.setStatus('k', 'PAUSED'); // status offset 0
+    driver.pipeEvent('k', { id: 'e1' });
+    driver.setStatus('k', 'ACTIVE'); // offset 1: the resume's ACTIVE write
+    driver.setStatus('k', 'PAUSED'); // offset 2: paused again before the command is processed
+    driver.pipeEvent('k', { id: 'e2' });
+    // Same timestamps everywhere (the driver's clock did not move): only the named offset decides.
+    driver.sendResume('k', { headers: [{ key: HEADERS.statusOffset, value: Buffer.from('1') }] });
+    driver.advanceWallClock(5000);
+    assert.deepEqual(ids(driver.readOutput()), []);
+    assert.equal(driver.bufferCount('k'), 2);
+    // A command that names the latest write (or a table that lags behind it) drains.
+    driver.sendResume('k', { headers: [{ key: HEADERS.statusOffset, value: Buffer.from('2') }] });
+    assert.deepEqual(ids(driver.readOutput()), ['e1', 'e2']);
+  });
+
   it('rule 3: an event of an ACTIVE key with a non-empty buffer drains the buffer first, then is forwarded', () => {
     const driver = new FlowTestDriver();
     driver.setStatus('k', 'PAUSED');
@@ -151,7 +185,7 @@ describe('pause-aware processor', () => {
     processor.init({
       partition: 0,
       buffer: new MemoryBufferStore(),
-      status: (key) => ({ status: statuses.get(key) ?? 'ACTIVE', version: 1, position: 1 }),
+      status: (key) => ({ status: statuses.get(key) ?? 'ACTIVE', version: 1, position: 1, timestamp: 0 }),
       forward: (record) => forwarded.push(record.key!.toString()),
       deadLetter: () => assert.fail('nothing is dead-lettered'),
       report: () => undefined,
@@ -206,7 +240,7 @@ describe('pause-aware processor', () => {
     processor.init({
       partition: 0,
       buffer,
-      status: () => ({ status: 'PAUSED', version: 1, position: 1 }),
+      status: () => ({ status: 'PAUSED', version: 1, position: 1, timestamp: 0 }),
       forward: () => assert.fail('nothing is forwarded while paused'),
       deadLetter: (record) => dead.push(record.value!.toString()),
       report: () => undefined,
@@ -249,7 +283,7 @@ describe('pause-aware processor', () => {
     processor.init({
       partition: 0,
       buffer,
-      status: () => ({ status: 'PAUSED', version: 1, position: 1 }),
+      status: () => ({ status: 'PAUSED', version: 1, position: 1, timestamp: 0 }),
       forward: () => assert.fail('nothing is forwarded while paused'),
       deadLetter: () => undefined,
       report: () => undefined,

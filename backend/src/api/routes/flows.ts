@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { FlowDefinition } from '../../config/config.ts';
 import { actionMeta, type ApiContext } from '../context.ts';
-import { bufferedEventView, bufferPage, bufferSummary, localBufferedKeys, statusView, type ActionMeta } from '../control-plane.ts';
+import { bufferedEventView, bufferPage, bufferSummary, localBufferedKeys, searchedPartitions, statusView, type ActionMeta } from '../control-plane.ts';
 import {
   Actor,
   ErrorResponse,
@@ -189,8 +189,16 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
                 items: Type.Array(KeyItem),
                 nextCursor: Nullable(Type.String()),
                 pausedKeys: Type.Integer({ description: 'paused keys in the whole flow' }),
+                incomplete: Type.Boolean({
+                  description: 'true when some partitions could not be searched for buffered keys (no running task: restoring, rebalancing, an instance recovering); their keys may be missing',
+                }),
+                missingPartitions: Type.Array(Type.Integer(), { description: 'the partitions that could not be searched' }),
               }),
-              Type.Object({ flow: Type.String(), local: Type.Array(LocalBufferedKey) }),
+              Type.Object({
+                flow: Type.String(),
+                local: Type.Array(LocalBufferedKey),
+                partitions: Type.Array(Type.Integer(), { description: 'partitions whose buffers this answer searched' }),
+              }),
             ]),
             400: ErrorResponse,
             404: ErrorResponse,
@@ -204,8 +212,9 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         // Ask one more than a page from every source: a page is full and more exist iff the union has more.
         const want = pageSize + 1;
         if (request.query.scope === 'local' || cluster.isForwarded(request)) {
-          return { flow: flow.id, local: localBufferedKeys(engine, flow.id, after, want) };
+          return { flow: flow.id, local: localBufferedKeys(engine, flow.id, after, want), partitions: searchedPartitions(engine, flow.id) };
         }
+        const searched = new Set<number>();
         const table = engine.statusTable(flow.id);
         const buffered = new Map<string, LocalBufferedKeyT>();
         const candidates = new Set<string>();
@@ -221,8 +230,10 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           if (after !== undefined) query.set('after', after);
           const answers = await cluster.fanOut(request, `/api/v1/flows/${encodeURIComponent(flow.id)}/keys?${query}`, () => ({
             local: localBufferedKeys(engine, flow.id, after, want),
+            partitions: searchedPartitions(engine, flow.id),
           }));
           for (const answer of answers) {
+            for (const partition of answer.partitions ?? []) searched.add(partition);
             for (const item of answer.local) {
               buffered.set(item.key, item);
               candidates.add(item.key);
@@ -248,7 +259,10 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
           };
         });
         const nextCursor = sorted.length > pageSize ? (page.at(-1) ?? null) : null;
-        return { flow: flow.id, items, nextCursor, pausedKeys: table.pausedCount };
+        // Rule 12: an answer that could not search every partition's buffer says so.
+        const missingPartitions =
+          state === 'paused' ? [] : Array.from({ length: engine.partitions(flow.topics.main) || flow.partitions }, (_, partition) => partition).filter((partition) => !searched.has(partition));
+        return { flow: flow.id, items, nextCursor, pausedKeys: table.pausedCount, incomplete: missingPartitions.length > 0, missingPartitions };
       },
     );
 

@@ -26,15 +26,20 @@ export function opsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Readiness: status tables caught up and every assigned task restored (503 otherwise)',
-          response: { 200: Type.Object({ ready: Type.Boolean(), engine: Type.String() }), 503: ErrorResponse },
+          response: {
+            200: Type.Object({ ready: Type.Boolean(), engine: Type.String() }),
+            503: Type.Object({ ...ErrorResponse.properties, reasons: Type.Array(Type.String(), { description: 'what keeps the instance from being ready' }) }),
+          },
         },
         logLevel: 'warn',
       },
       async (_request, reply) => {
-        if (engine.isReady()) return { ready: true, engine: engine.info.kind };
-        return reply
-          .status(503)
-          .send(errorBody('NOT_READY', `engine ${engine.info.kind} is not ready: status tables are catching up or tasks are restoring`));
+        const readiness = engine.readiness();
+        if (readiness.ready) return { ready: true, engine: engine.info.kind };
+        return reply.status(503).send({
+          ...errorBody('NOT_READY', `engine ${engine.info.kind} is not ready: ${readiness.reasons.join('; ')}`),
+          reasons: [...readiness.reasons],
+        });
       },
     );
 

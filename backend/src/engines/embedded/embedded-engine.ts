@@ -22,6 +22,7 @@ import type {
   PartitionOwner,
   ProduceRequest,
   StoredRecord,
+  Readiness,
 } from '../../runtime/engine.ts';
 import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { BufferStore } from '../../runtime/ports.ts';
@@ -119,6 +120,10 @@ export class EmbeddedEngine implements FlowEngine {
 
   isReady(): boolean {
     return this.#ready;
+  }
+
+  readiness(): Readiness {
+    return this.#ready ? { ready: true, reasons: [] } : { ready: false, reasons: ['the embedded engine is not started'] };
   }
 
   async produce(topic: string, record: ProduceRequest): Promise<{ partition: number; offset: number }> {

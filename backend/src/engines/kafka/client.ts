@@ -27,14 +27,53 @@ const ERR = Kafka.CODES.ERRORS;
 export const OFFSET_BEGINNING = -2;
 export const OFFSET_INVALID = -1001;
 const TIMEOUT_MS = 30_000;
+/** A JS deadline runs this much past the native timeout it guards. */
+const DEADLINE_MARGIN_MS = 5_000;
+/** Longest wait for calls in flight before a client is closed; then it is abandoned instead. */
+const CLOSE_IDLE_MS = TIMEOUT_MS + DEADLINE_MARGIN_MS;
+const CLOSE_MS = 10_000;
 
 /** Settings passed to librdkafka as they are (see librdkafka's CONFIGURATION.md). */
 export type ClientConfig = Record<string, string | number | boolean>;
 
 export type ErrorKind = 'fatal' | 'abortable' | 'retriable' | 'other';
 
+/**
+ * A wait on the client passed its deadline. What the call did is unknown (a commit may or may
+ * not have landed), so the caller must start over with new clients.
+ */
+export class ClientTimeoutError extends Error {
+  readonly code = 'CLIENT_TIMEOUT';
+}
+
+/** A call on a client that is closing or closed. */
+export class ClientClosedError extends Error {
+  readonly code = 'CLIENT_CLOSED';
+}
+
+/**
+ * Errors that mean a client's view of the cluster is stale (seen after a broker restart: a
+ * ListOffsets answered "leader epoch is older than broker epoch" for good): renew the client.
+ */
+const STALE_METADATA = new Set<number>([
+  ERR.ERR_FENCED_LEADER_EPOCH,
+  ERR.ERR_UNKNOWN_LEADER_EPOCH,
+  ERR.ERR_NOT_LEADER_FOR_PARTITION,
+  ERR.ERR_LEADER_NOT_AVAILABLE,
+  ERR.ERR__TIMED_OUT,
+  ERR.ERR__TRANSPORT,
+  ERR.ERR__ALL_BROKERS_DOWN,
+]);
+
+export function isStaleMetadata(error: unknown): boolean {
+  if (error instanceof ClientTimeoutError || error instanceof ClientClosedError) return true;
+  const code = (error as Partial<LibrdKafkaError> | undefined)?.code;
+  return typeof code === 'number' && STALE_METADATA.has(code);
+}
+
 /** How the engine must react to a client error. */
 export function errorKind(error: unknown): ErrorKind {
+  if (error instanceof ClientTimeoutError || error instanceof ClientClosedError) return 'fatal';
   const e = error as Partial<LibrdKafkaError> | undefined;
   if (e?.isFatal === true || e?.code === ERR.ERR__FENCED || e?.code === ERR.ERR_PRODUCER_FENCED) return 'fatal';
   if (e?.isTxnRequiresAbort === true) return 'abortable';
@@ -68,11 +107,112 @@ export function fromClientHeaders(headers: MessageHeader[] | undefined): Header[
   return out;
 }
 
-function callback<T>(resolve: (value: T) => void, reject: (error: unknown) => void) {
-  return (error: LibrdKafkaError | null | undefined, value?: T): void => {
-    if (error) reject(error);
-    else resolve(value as T);
-  };
+let abandoned = 0;
+
+/**
+ * Native clients this process gave up on: a call never came back, so closing them could free
+ * memory a worker thread still uses. Such a process must not wait for its thread pool at exit.
+ */
+export function abandonedClients(): number {
+  return abandoned;
+}
+
+/**
+ * The life of one native client. The binding frees its handle on close without waiting for
+ * calls still running on worker threads, and some of its methods do not check the handle at
+ * all (a SIGSEGV seen after an abort timed out and the member restarted). So: every callback
+ * call is counted and has a deadline; close refuses new calls, waits for the counted ones, and
+ * only then closes the handle; a client whose calls never return is abandoned, not closed.
+ */
+class Lifecycle {
+  readonly #name: string;
+  #state: 'open' | 'closing' | 'closed' = 'open';
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(name: string) {
+    this.#name = name;
+  }
+
+  get open(): boolean {
+    return this.#state === 'open';
+  }
+
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** Throws ClientClosedError unless open: for synchronous native calls. */
+  check(what: string): void {
+    if (this.#state !== 'open') throw new ClientClosedError(`${this.#name}: ${what} on a ${this.#state} client`);
+  }
+
+  /**
+   * Runs a native call that reports through `done`. Rejects with ClientTimeoutError after
+   * `deadlineMs`; the call counts as in flight until the native callback does come.
+   */
+  call<T>(what: string, deadlineMs: number, start: (done: (error: LibrdKafkaError | Error | null | undefined, value?: T) => void) => void): Promise<T> {
+    if (this.#state !== 'open') return Promise.reject(new ClientClosedError(`${this.#name}: ${what} on a ${this.#state} client`));
+    this.#inFlight++;
+    return new Promise<T>((resolve, reject) => {
+      let answered = false;
+      let returned = false;
+      const timer = setTimeout(() => {
+        if (answered) return;
+        answered = true;
+        reject(new ClientTimeoutError(`${this.#name}: ${what} did not complete within ${deadlineMs} ms`));
+      }, deadlineMs);
+      const done = (error: LibrdKafkaError | Error | null | undefined, value?: T): void => {
+        if (returned) return;
+        returned = true;
+        clearTimeout(timer);
+        if (--this.#inFlight === 0) for (const wake of this.#idle.splice(0)) wake();
+        if (answered) return;
+        answered = true;
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      try {
+        start(done);
+      } catch (error) {
+        done(error as Error);
+      }
+    });
+  }
+
+  /**
+   * Closes the native client once no call is in flight. Resolves true when closed, false when
+   * it was abandoned (calls still running after CLOSE_IDLE_MS, or the close never answered).
+   */
+  async close(nativeClose: (done: () => void) => void): Promise<boolean> {
+    if (this.#state !== 'open') return this.#state === 'closed';
+    this.#state = 'closing';
+    if (this.#inFlight > 0) {
+      const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
+      const settled = await Promise.race([idle, sleep(CLOSE_IDLE_MS).then(() => false)]);
+      if (!settled) {
+        abandoned++;
+        return false;
+      }
+    }
+    const closed = await Promise.race([
+      new Promise<boolean>((resolve) => {
+        try {
+          nativeClose(() => resolve(true));
+        } catch {
+          resolve(true);
+        }
+      }),
+      sleep(CLOSE_MS).then(() => false),
+    ]);
+    this.#state = 'closed';
+    if (!closed) abandoned++;
+    return closed;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 export interface ConsumedBatch {
@@ -87,12 +227,25 @@ export type RebalanceKind = 'assign' | 'revoke' | 'lost';
 /** A consumer; with a group id and `onRebalance` it is a group member that rebalances by hand. */
 export class ClientConsumer {
   readonly #consumer: KafkaConsumer;
+  readonly #life: Lifecycle;
   #eofs: TopicPartitionOffset[] = [];
 
   constructor(config: ClientConfig, onRebalance?: (kind: RebalanceKind, partitions: TopicPartition[]) => void, onError?: (error: LibrdKafkaError) => void) {
+    this.#life = new Lifecycle(`consumer ${String(config['client.id'] ?? '')}`);
     const conf: ClientConfig & { rebalance_cb?: unknown } = { 'enable.auto.commit': false, ...config };
     if (onRebalance !== undefined) {
       conf.rebalance_cb = (error: LibrdKafkaError, partitions: TopicPartition[]) => {
+        if (!this.#life.open) {
+          // Closing: the group takes the partitions back; the owner has closed its tasks already.
+          // The binding allows unassign while it closes and refuses it (an error, no crash) after.
+          try {
+            if (error.code === ERR.ERR__ASSIGN_PARTITIONS) this.#consumer.assign([]);
+            else this.#consumer.unassign();
+          } catch {
+            // closed already
+          }
+          return;
+        }
         if (error.code === ERR.ERR__ASSIGN_PARTITIONS) onRebalance('assign', partitions);
         else onRebalance(this.#assignmentLost() ? 'lost' : 'revoke', partitions);
       };
@@ -106,75 +259,92 @@ export class ClientConsumer {
 
   /** librdkafka's rd_kafka_assignment_lost(); the binding has it, its typings do not. */
   #assignmentLost(): boolean {
-    // The binding dereferences its handle without a check: never ask a closed consumer.
-    if (!this.#consumer.isConnected()) return false;
+    // The binding dereferences its handle without a check: never ask a closing consumer.
+    if (!this.#life.open || !this.#consumer.isConnected()) return false;
     return (this.#consumer as unknown as { assignmentLost(): boolean }).assignmentLost();
   }
 
-  /** The underlying client, for sendOffsetsToTransaction only. */
-  get raw(): KafkaConsumer {
-    return this.#consumer;
+  /** Whether the client is open (not closing or closed). */
+  get open(): boolean {
+    return this.#life.open;
+  }
+
+  /**
+   * Runs `use` with the native consumer (for sendOffsetsToTransaction) counted as a call in
+   * flight of this consumer, so that it cannot be closed under the producer's feet.
+   */
+  lend<T>(what: string, deadlineMs: number, use: (raw: KafkaConsumer, done: (error: LibrdKafkaError | null | undefined) => void) => void): Promise<T> {
+    return this.#life.call<T>(what, deadlineMs, (done) => use(this.#consumer, done));
   }
 
   connect(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#consumer.connect({ timeout: TIMEOUT_MS }, (error) => (error ? reject(error) : resolve()));
-    });
+    return this.#life.call('connect', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#consumer.connect({ timeout: TIMEOUT_MS }, (error) => done(error)));
   }
 
   subscribe(topics: string[]): void {
+    this.#life.check('subscribe');
     this.#consumer.subscribe(topics);
   }
 
   assign(partitions: Assignment[]): void {
+    this.#life.check('assign');
     this.#consumer.assign(partitions);
   }
 
   unassign(): void {
+    this.#life.check('unassign');
     this.#consumer.unassign();
   }
 
   /** Waits at most `timeoutMs` for the first message, then takes what is ready, up to `max`. */
   consume(max: number, timeoutMs: number): Promise<ConsumedBatch> {
+    this.#life.check('consume');
     this.#consumer.setDefaultConsumeTimeout(timeoutMs);
-    return new Promise((resolve, reject) => {
-      this.#consumer.consume(max, (error, messages) => {
+    return this.#life.call<Message[]>('consume', timeoutMs + TIMEOUT_MS, (done) => this.#consumer.consume(max, done)).then(
+      (messages) => {
         const eofs = this.#eofs;
         this.#eofs = [];
-        if (error) reject(error);
-        else resolve({ messages, eofs });
-      });
-    });
+        return { messages, eofs };
+      },
+      (error: unknown) => {
+        this.#eofs = [];
+        throw error;
+      },
+    );
   }
 
   seek(partition: TopicPartitionOffset): Promise<void> {
-    return new Promise((resolve, reject) => this.#consumer.seek(partition, TIMEOUT_MS, (error) => (error ? reject(error) : resolve())));
+    return this.#life.call('seek', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#consumer.seek(partition, TIMEOUT_MS, done));
   }
 
   pause(partitions: TopicPartition[]): void {
+    this.#life.check('pause');
     this.#consumer.pause(partitions);
   }
 
   resume(partitions: TopicPartition[]): void {
+    this.#life.check('resume');
     this.#consumer.resume(partitions);
   }
 
   position(partitions?: TopicPartition[]): TopicPartitionOffset[] {
+    this.#life.check('position');
     return this.#consumer.position(partitions);
   }
 
   /** Committed offsets of the group (OFFSET_INVALID where none). */
   committed(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    return new Promise((resolve, reject) => this.#consumer.committed(partitions, TIMEOUT_MS, callback(resolve, reject)));
+    return this.#life.call('committed', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#consumer.committed(partitions, TIMEOUT_MS, done));
   }
 
   commit(offsets: TopicPartitionOffset[]): Promise<void> {
     const consumer = this.#consumer as unknown as { commitCb(o: TopicPartitionOffset[], cb: (e: LibrdKafkaError | null) => void): void };
-    return new Promise((resolve, reject) => consumer.commitCb(offsets, (error) => (error ? reject(error) : resolve())));
+    return this.#life.call('commit', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => consumer.commitCb(offsets, done));
   }
 
   /** Cached high watermark (updated by fetches), or undefined when not known yet. */
   cachedEndOffset(topic: string, partition: number): number | undefined {
+    if (!this.#life.open) return undefined;
     try {
       const high = this.#consumer.getWatermarkOffsets(topic, partition).highOffset;
       return high >= 0 ? high : undefined;
@@ -183,21 +353,26 @@ export class ClientConsumer {
     }
   }
 
-  /** Leaves the group (if any) and closes. */
-  disconnect(): Promise<void> {
-    if (!this.#consumer.isConnected()) return Promise.resolve();
-    return new Promise((resolve) => this.#consumer.disconnect(() => resolve()));
+  /** Leaves the group (if any) and closes, once no call is in flight. False: abandoned. */
+  disconnect(): Promise<boolean> {
+    return this.#life.close((done) => {
+      if (!this.#consumer.isConnected()) return done();
+      this.#consumer.disconnect(() => done());
+    });
   }
 }
 
 /** A producer; transactional when the config has a transactional.id. */
 export class ClientProducer {
   readonly #producer: Producer;
+  readonly #life: Lifecycle;
   readonly #pending = new Map<number, { resolve: (r: TopicPartitionOffset) => void; reject: (e: unknown) => void }>();
   #nextOpaque = 1;
   #deliveryErrors = 0;
+  #poller: NodeJS.Timeout | undefined;
 
   constructor(config: ClientConfig, onError?: (error: LibrdKafkaError) => void) {
+    this.#life = new Lifecycle(`producer ${String(config['client.id'] ?? '')}`);
     this.#producer = new Kafka.Producer({ ...config } as never);
     this.#producer.on('delivery-report', (error, report) => {
       const opaque = report.opaque as number | undefined;
@@ -214,18 +389,29 @@ export class ClientProducer {
     if (onError !== undefined) this.#producer.on('event.error', onError);
   }
 
+  get open(): boolean {
+    return this.#life.open;
+  }
+
   connect(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#producer.connect({ timeout: TIMEOUT_MS }, (error) => {
-        if (error) return reject(error);
-        this.#producer.setPollInterval(20);
-        resolve();
-      });
+    return this.#life.call<void>('connect', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#producer.connect({ timeout: TIMEOUT_MS }, (error) => done(error))).then(() => {
+      // Our own poll timer, not the binding's setPollInterval: that one keeps polling until the
+      // close has completed, on a handle a worker thread is freeing (a use-after-free).
+      this.#poller = setInterval(() => {
+        if (!this.#life.open) return;
+        try {
+          this.#producer.poll();
+        } catch {
+          // disconnected: the close path stops this timer
+        }
+      }, 20);
+      this.#poller.unref();
     });
   }
 
   /** Queues a record; throws the client's error (e.g. queue full, see isQueueFull). */
   produce(topic: string, partition: number | undefined, key: Buffer | null, value: Buffer | null, timestamp: number, headers: readonly Header[]): void {
+    this.#life.check('produce');
     this.#producer.produce(topic, partition ?? -1, value, key, timestamp, undefined, toClientHeaders(headers));
   }
 
@@ -233,11 +419,28 @@ export class ClientProducer {
   send(topic: string, partition: number | undefined, key: Buffer | null, value: Buffer | null, timestamp: number | undefined, headers: readonly Header[]): Promise<TopicPartitionOffset> {
     const opaque = this.#nextOpaque++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(opaque, { resolve, reject });
+      // message.timeout.ms (librdkafka's default 300 s) bounds a delivery; this bounds our wait.
+      const timer = setTimeout(() => {
+        if (!this.#pending.delete(opaque)) return;
+        reject(new ClientTimeoutError(`producer: no delivery report for a record to ${topic} within ${TIMEOUT_MS} ms`));
+      }, TIMEOUT_MS);
+      timer.unref();
+      this.#pending.set(opaque, {
+        resolve: (report) => {
+          clearTimeout(timer);
+          resolve(report);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       try {
+        this.#life.check('send');
         this.#producer.produce(topic, partition ?? -1, value, key, timestamp ?? null, opaque, toClientHeaders(headers));
       } catch (error) {
         this.#pending.delete(opaque);
+        clearTimeout(timer);
         reject(error);
       }
     });
@@ -251,39 +454,52 @@ export class ClientProducer {
   }
 
   poll(): void {
+    if (!this.#life.open) return;
     this.#producer.poll();
   }
 
   flush(timeoutMs = TIMEOUT_MS): Promise<void> {
-    return new Promise((resolve, reject) => this.#producer.flush(timeoutMs, (error) => (error ? reject(error) : resolve())));
+    return this.#life.call('flush', timeoutMs + DEADLINE_MARGIN_MS, (done) => this.#producer.flush(timeoutMs, done));
   }
 
   initTransactions(timeoutMs = TIMEOUT_MS): Promise<void> {
-    return new Promise((resolve, reject) => this.#producer.initTransactions(timeoutMs, (error) => (error ? reject(error) : resolve())));
+    return this.#life.call('initTransactions', timeoutMs + DEADLINE_MARGIN_MS, (done) => this.#producer.initTransactions(timeoutMs, done));
   }
 
   beginTransaction(): Promise<void> {
-    return new Promise((resolve, reject) => this.#producer.beginTransaction((error) => (error ? reject(error) : resolve())));
+    return this.#life.call('beginTransaction', TIMEOUT_MS, (done) => this.#producer.beginTransaction(done));
   }
 
   /** Adds consumed offsets to the transaction, with the consumer's group metadata (fencing). */
   sendOffsets(offsets: TopicPartitionOffset[], consumer: ClientConsumer): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.#producer.sendOffsetsToTransaction(offsets, consumer.raw, TIMEOUT_MS, (error) => (error ? reject(error) : resolve())),
-    );
+    const deadline = TIMEOUT_MS + DEADLINE_MARGIN_MS;
+    return this.#life.call('sendOffsetsToTransaction', deadline, (done) => {
+      consumer.lend<void>('sendOffsetsToTransaction', deadline, (raw, lent) => this.#producer.sendOffsetsToTransaction(offsets, raw, TIMEOUT_MS, lent)).then(
+        () => done(null),
+        (error: unknown) => done(error as Error),
+      );
+    });
   }
 
   commitTransaction(timeoutMs = TIMEOUT_MS): Promise<void> {
-    return new Promise((resolve, reject) => this.#producer.commitTransaction(timeoutMs, (error) => (error ? reject(error) : resolve())));
+    return this.#life.call('commitTransaction', timeoutMs + DEADLINE_MARGIN_MS, (done) => this.#producer.commitTransaction(timeoutMs, done));
   }
 
   abortTransaction(timeoutMs = TIMEOUT_MS): Promise<void> {
-    return new Promise((resolve, reject) => this.#producer.abortTransaction(timeoutMs, (error) => (error ? reject(error) : resolve())));
+    return this.#life.call('abortTransaction', timeoutMs + DEADLINE_MARGIN_MS, (done) => this.#producer.abortTransaction(timeoutMs, done));
   }
 
-  disconnect(timeoutMs = 5000): Promise<void> {
-    if (!this.#producer.isConnected()) return Promise.resolve();
-    return new Promise((resolve) => this.#producer.disconnect(timeoutMs, () => resolve()));
+  /** Flushes (up to `timeoutMs`) and closes, once no call is in flight. False: abandoned. */
+  disconnect(timeoutMs = 5000): Promise<boolean> {
+    return this.#life.close((done) => {
+      clearInterval(this.#poller);
+      for (const [opaque, pending] of this.#pending) {
+        this.#pending.delete(opaque);
+        pending.reject(new ClientClosedError('producer closed before the record was delivered'));
+      }
+      if (!this.#producer.isConnected()) return done();
+      this.#producer.disconnect(timeoutMs, () => done());
+    });
   }
 }
 
@@ -301,18 +517,24 @@ export interface NewTopic {
 
 export class ClientAdmin {
   readonly #admin: IAdminClient;
+  readonly #life: Lifecycle;
 
   constructor(config: ClientConfig) {
+    this.#life = new Lifecycle(`admin ${String(config['client.id'] ?? '')}`);
     this.#admin = Kafka.AdminClient.create({ ...config } as never);
+  }
+
+  get open(): boolean {
+    return this.#life.open;
   }
 
   async createTopics(topics: readonly NewTopic[]): Promise<void> {
     for (const topic of topics) {
-      await new Promise<void>((resolve, reject) =>
+      await this.#life.call<void>('createTopic', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
         this.#admin.createTopic(
           { topic: topic.name, num_partitions: topic.partitions, replication_factor: 1, config: topic.config ?? {} },
           TIMEOUT_MS,
-          (error) => (error && error.code !== ERR.ERR_TOPIC_ALREADY_EXISTS ? reject(error) : resolve()),
+          (error) => done(error && error.code !== ERR.ERR_TOPIC_ALREADY_EXISTS ? error : null),
         ),
       );
     }
@@ -320,27 +542,26 @@ export class ClientAdmin {
 
   async deleteTopics(names: readonly string[]): Promise<void> {
     for (const name of names) {
-      await new Promise<void>((resolve, reject) =>
-        this.#admin.deleteTopic(name, TIMEOUT_MS, (error) => (error && !isUnknownTopic(error) ? reject(error) : resolve())),
+      await this.#life.call<void>('deleteTopic', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
+        this.#admin.deleteTopic(name, TIMEOUT_MS, (error) => done(error && !isUnknownTopic(error) ? error : null)),
       );
     }
   }
 
   async describeTopics(names: readonly string[]): Promise<TopicInfo[]> {
     return Promise.all(
-      names.map(
-        (name) =>
-          new Promise<TopicInfo>((resolve, reject) =>
-            this.#admin.describeTopics([name], { timeout: TIMEOUT_MS }, (error, result) => {
-              if (error) return isUnknownTopic(error) ? resolve({ name, partitions: undefined }) : reject(error);
-              const description = result[0];
-              if (description === undefined || (description.error && isUnknownTopic(description.error))) {
-                return resolve({ name, partitions: undefined });
-              }
-              if (description.error) return reject(description.error);
-              resolve({ name, partitions: description.partitions.length });
-            }),
-          ),
+      names.map((name) =>
+        this.#life.call<TopicInfo>('describeTopics', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
+          this.#admin.describeTopics([name], { timeout: TIMEOUT_MS }, (error, result) => {
+            if (error) return isUnknownTopic(error) ? done(null, { name, partitions: undefined }) : done(error);
+            const description = result[0];
+            if (description === undefined || (description.error && isUnknownTopic(description.error))) {
+              return done(null, { name, partitions: undefined });
+            }
+            if (description.error) return done(description.error);
+            done(null, { name, partitions: description.partitions.length });
+          }),
+        ),
       ),
     );
   }
@@ -349,27 +570,91 @@ export class ClientAdmin {
   listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest', readCommitted: boolean): Promise<TopicPartitionOffset[]> {
     if (partitions.length === 0) return Promise.resolve([]);
     const spec = which === 'earliest' ? Kafka.OffsetSpec.EARLIEST : Kafka.OffsetSpec.LATEST;
-    return new Promise((resolve, reject) =>
+    return this.#life.call('listOffsets', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
       this.#admin.listOffsets(
         partitions.map((p) => ({ topic: p.topic, partition: p.partition, offset: spec })),
         { timeout: TIMEOUT_MS, isolationLevel: readCommitted ? Kafka.IsolationLevel.READ_COMMITTED : Kafka.IsolationLevel.READ_UNCOMMITTED },
         (error, result) => {
-          if (error) return reject(error);
+          if (error) return done(error);
           const failed = result.find((r) => r.error);
-          if (failed?.error) return reject(failed.error);
-          resolve(result.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset })));
+          if (failed?.error) return done(failed.error);
+          done(null, result.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset })));
         },
       ),
     );
   }
 
   describeGroup(groupId: string): Promise<GroupDescription | undefined> {
-    return new Promise((resolve, reject) =>
-      this.#admin.describeGroups([groupId], { timeout: 10_000 }, (error, result) => (error ? reject(error) : resolve(result.groups[0]))),
+    return this.#life.call('describeGroups', 10_000 + DEADLINE_MARGIN_MS, (done) =>
+      this.#admin.describeGroups([groupId], { timeout: 10_000 }, (error, result) => done(error, error ? undefined : result.groups[0])),
     );
   }
 
-  disconnect(): void {
-    this.#admin.disconnect();
+  /** Closes once no call is in flight (the binding's close is synchronous and frees the handle). */
+  disconnect(): Promise<boolean> {
+    return this.#life.close((done) => {
+      try {
+        this.#admin.disconnect();
+      } finally {
+        done();
+      }
+    });
   }
 }
+
+/**
+ * An admin client that is replaced by a new one when a call fails with an error that says its
+ * view of the cluster is stale (isStaleMetadata): after a broker restart a long-lived admin
+ * client may keep failing ListOffsets for good, while a new one succeeds at once.
+ */
+export class RenewingAdmin {
+  readonly #config: ClientConfig;
+  readonly #onRenew: ((error: unknown) => void) | undefined;
+  #admin: ClientAdmin;
+
+  constructor(config: ClientConfig, onRenew?: (error: unknown) => void) {
+    this.#config = config;
+    this.#onRenew = onRenew;
+    this.#admin = new ClientAdmin(config);
+  }
+
+  /** Runs `operation` on the current client; on a stale-metadata error renews it and rethrows. */
+  async run<T>(operation: (admin: ClientAdmin) => Promise<T>): Promise<T> {
+    const admin = this.#admin;
+    try {
+      return await operation(admin);
+    } catch (error) {
+      if (isStaleMetadata(error) && admin === this.#admin && admin.open) {
+        this.#onRenew?.(error);
+        this.renew();
+      }
+      throw error;
+    }
+  }
+
+  /** A fresh client now; the old one closes when its calls are done. */
+  renew(): void {
+    const old = this.#admin;
+    this.#admin = new ClientAdmin(this.#config);
+    void old.disconnect();
+  }
+
+  listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest', readCommitted: boolean): Promise<TopicPartitionOffset[]> {
+    return this.run((admin) => admin.listOffsets(partitions, which, readCommitted));
+  }
+
+  describeTopics(names: readonly string[]): Promise<TopicInfo[]> {
+    return this.run((admin) => admin.describeTopics(names));
+  }
+
+  describeGroup(groupId: string): Promise<GroupDescription | undefined> {
+    return this.run((admin) => admin.describeGroup(groupId));
+  }
+
+  disconnect(): Promise<boolean> {
+    return this.#admin.disconnect();
+  }
+}
+
+/** What readToEnd and the topic checks need of an admin client. */
+export type OffsetsAdmin = Pick<ClientAdmin, 'listOffsets'>;

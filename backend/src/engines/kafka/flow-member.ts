@@ -31,7 +31,6 @@ import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
 import { trimAhead } from '../../stores/restorable.ts';
 import {
-  type ClientAdmin,
   type ClientConfig,
   ClientConsumer,
   ClientProducer,
@@ -41,6 +40,7 @@ import {
   OFFSET_BEGINNING,
   OFFSET_INVALID,
   type RebalanceKind,
+  RenewingAdmin,
   type TopicPartition,
 } from './client.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
@@ -56,6 +56,8 @@ const MAX_HELD_CHANGELOG_BYTES = 64 * 1024 * 1024;
 /** An assignment whose restore failed this many times in a row restarts the member instead. */
 const MAX_ASSIGN_ATTEMPTS = 5;
 const RESTORE_LOG_EVERY = 100_000;
+/** Default of FlowMemberOptions.stallTimeoutMs. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 export interface FlowMemberOptions {
   readonly flow: FlowDefinition;
@@ -64,12 +66,16 @@ export interface FlowMemberOptions {
   readonly partitions: number;
   /** Connection settings shared by every client (bootstrap servers, ...). */
   readonly client: ClientConfig;
-  readonly admin: ClientAdmin;
   readonly status: StatusTable;
   /** client.id of the group member: this instance's advertised URL (other instances find it by it). */
   readonly memberClientId: string;
   readonly instanceId: string;
   readonly sessionTimeoutMs: number;
+  /**
+   * A member whose loop has not completed a step for this long reports not-ready (with the
+   * reason), and its next recovery starts it afresh: new clients, a new join.
+   */
+  readonly stallTimeoutMs?: number;
   readonly logger: Logger;
   readonly report: (flowId: string, event: ProcessingEvent) => void;
   readonly onCommit: (latencyMs: number) => void;
@@ -102,6 +108,8 @@ export class FlowMember {
   readonly #exactlyOnce: boolean;
   #consumer!: ClientConsumer;
   #producer!: ClientProducer;
+  /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
+  #admin: RenewingAdmin | undefined;
   readonly #tasks = new Map<number, OpenTask>();
   /** Rebalance callbacks, handled in order by the loop between polls. */
   #rebalances: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
@@ -130,6 +138,12 @@ export class FlowMember {
   #failures = 0;
   #assignFailures = 0;
   #heldChangelogBytes = 0;
+  /** When the loop last completed a step (or a restore made headway). */
+  #lastProgress = Date.now();
+  /** What the member is doing while not ready, or the last failure. */
+  #phase = 'joining the consumer group';
+  #lastError: string | undefined;
+  #restarts = 0;
 
   constructor(options: FlowMemberOptions) {
     this.flow = options.flow;
@@ -152,9 +166,26 @@ export class FlowMember {
     await this.#loop;
   }
 
-  /** First assignment handled and no restore in progress. */
+  /** First assignment handled, no restore in progress, and the loop makes progress. */
   get ready(): boolean {
-    return this.#ready;
+    return this.readiness().ready;
+  }
+
+  /** Ready or not, and why not: what the member is doing, or how long it has been stuck. */
+  readiness(): { ready: boolean; reason?: string } {
+    const stalled = Date.now() - this.#lastProgress;
+    const limit = this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    if (stalled > limit) {
+      const why = this.#lastError === undefined ? this.#phase : `last error: ${this.#lastError}`;
+      return { ready: false, reason: `flow ${this.flow.id}: no progress for ${Math.round(stalled / 1000)} s (${why})` };
+    }
+    if (!this.#ready) return { ready: false, reason: `flow ${this.flow.id}: ${this.#phase}` };
+    return { ready: true };
+  }
+
+  /** Times the member started afresh (new clients) after a failure. */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   get partitionsOwned(): number[] {
@@ -198,6 +229,10 @@ export class FlowMember {
   async #connect(): Promise<void> {
     const { flow, runtime, client } = this.#o;
     const groupId = `${runtime.applicationId}-${flow.id}`;
+    this.#phase = 'joining the consumer group';
+    this.#admin = new RenewingAdmin({ ...client, 'client.id': `${this.#o.memberClientId}/${flow.id}/admin` }, (error) =>
+      this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
+    );
     this.#consumer = new ClientConsumer(
       {
         ...client,
@@ -243,12 +278,8 @@ export class FlowMember {
   }
 
   #onRebalance(kind: RebalanceKind, partitions: TopicPartition[]): void {
-    if (this.#closing) {
-      // Leaving the group: the tasks are closed already.
-      if (kind === 'assign') this.#consumer.assign([]);
-      else this.#consumer.unassign();
-      return;
-    }
+    // Leaving the group: the tasks are closed already and the closing consumer answers itself.
+    if (this.#closing) return;
     this.#rebalances.push({ kind, partitions });
   }
 
@@ -258,6 +289,8 @@ export class FlowMember {
         try {
           await this.#step();
           this.#failures = 0;
+          this.#lastError = undefined;
+          this.#lastProgress = Date.now();
         } catch (error) {
           if (error instanceof StoppedError) break;
           await this.#recover(error);
@@ -433,6 +466,7 @@ export class FlowMember {
   async #assign(partitions: TopicPartition[]): Promise<void> {
     this.#ready = false;
     const numbers = [...new Set(partitions.map((p) => p.partition))].sort((a, b) => a - b);
+    this.#phase = `restoring partitions ${numbers.join(',') || '(none)'}`;
     this.#log.info({ partitions: numbers }, 'partitions assigned; restoring buffers');
     const started = Date.now();
     const stores = new Map<number, LmdbBufferStore>();
@@ -478,6 +512,11 @@ export class FlowMember {
     }
   }
 
+  #adminClient(): RenewingAdmin {
+    if (this.#admin === undefined) throw new StoppedError('the member is not connected');
+    return this.#admin;
+  }
+
   #storeDir(partition: number): string {
     const { stateDir, applicationId } = this.#o.runtime;
     return path.join(stateDir, applicationId, this.flow.id, String(partition));
@@ -498,11 +537,12 @@ export class FlowMember {
     }
     if (ranges.length === 0) return 0;
     const reader = readerConsumer(this.#o.client, `${topic}-restore-${this.#o.instanceId}`);
-    await reader.connect();
     let records = 0;
     let nextLog = RESTORE_LOG_EVERY;
     try {
-      await readToEnd(this.#o.admin, reader, ranges, (messages) => {
+      await reader.connect();
+      await readToEnd(this.#adminClient(), reader, ranges, (messages) => {
+        this.#lastProgress = Date.now();
         for (const message of messages) {
           const key = message.key;
           if (key === null || key === undefined) continue;
@@ -589,7 +629,7 @@ export class FlowMember {
     if (checkpoint) {
       try {
         const topic = this.flow.topics.changelog;
-        const offsets = await this.#o.admin.listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', false);
+        const offsets = await this.#adminClient().listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', false);
         ends = new Map(offsets.map((o) => [o.partition, o.offset]));
       } catch (error) {
         this.#log.warn({ err: error }, 'could not read changelog end offsets; closing without checkpoints');
@@ -634,10 +674,14 @@ export class FlowMember {
   async #recover(error: unknown): Promise<void> {
     this.#failures++;
     const kind = errorKind(error);
+    this.#lastError = (error as Error)?.message ?? String(error);
     this.#log.warn({ err: error, kind, failures: this.#failures }, 'processing failed; recovering');
     if (this.#failures > 1) await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** this.#failures)));
     if (this.#stopping) return;
-    const aborted = kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
+    // Stuck for longer than the stall timeout: whatever the error, start afresh.
+    const stalled = Date.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
+    if (stalled) this.#log.warn({ failures: this.#failures }, 'no progress within the stall timeout: restarting the member with new clients');
+    const aborted = !stalled && kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
     try {
       if (aborted) {
         const partitions = [...this.#tasks.keys()];
@@ -659,8 +703,16 @@ export class FlowMember {
       }
     } catch (inner) {
       if (inner instanceof StoppedError) return;
+      this.#lastError = (inner as Error)?.message ?? String(inner);
       this.#log.error({ err: inner }, 'recovery failed; restarting the member');
-      await this.#restartMember();
+      try {
+        await this.#restartMember();
+      } catch (again) {
+        // Never out of the loop: the next step fails on the closed clients and comes back here.
+        if (again instanceof StoppedError) return;
+        this.#lastError = (again as Error)?.message ?? String(again);
+        this.#log.error({ err: again }, 'restarting the member failed; trying again');
+      }
     }
   }
 
@@ -674,20 +726,39 @@ export class FlowMember {
     }
   }
 
-  /** Closes consumer and producer without committing, then joins again with fresh clients. */
+  /**
+   * Closes every client (consumer, producer, admin) without committing, then joins again with
+   * new ones. Every client: one kept across restarts is one that can stay broken after a fault.
+   */
   async #restartMember(): Promise<void> {
-    await this.#closeTasks(false);
+    this.#ready = false;
+    this.#restarts++;
+    this.#phase = `restarting after: ${this.#lastError ?? 'a failure'}`;
+    await this.#closeTasks(false).catch((error: unknown) => this.#log.warn({ err: error }, 'closing tasks failed'));
     this.#rebalances = [];
     this.#assignment = [];
     this.#overflow = [];
     this.#heldChangelog = [];
     this.#heldChangelogBytes = 0;
-    this.#closing = true;
-    await this.#consumer.disconnect().catch(() => undefined);
-    await this.#producer.disconnect().catch(() => undefined);
-    this.#closing = false;
+    await this.#closeClients();
     if (this.#stopping) return;
     await this.#connect();
+  }
+
+  /** Closes consumer, producer and admin client; each close is bounded (see client.ts). */
+  async #closeClients(): Promise<void> {
+    this.#closing = true;
+    try {
+      const closed = await Promise.all([
+        this.#consumer?.disconnect().catch(() => false),
+        this.#producer?.disconnect().catch(() => false),
+        this.#admin?.disconnect().catch(() => false),
+      ]);
+      if (closed.some((c) => c === false)) this.#log.warn('a client did not close in time and was abandoned');
+    } finally {
+      this.#admin = undefined;
+      this.#closing = false;
+    }
   }
 
   async #shutdown(): Promise<void> {
@@ -702,10 +773,9 @@ export class FlowMember {
     try {
       await this.#closeTasks(committed);
     } finally {
-      this.#closing = true;
       this.#rebalances = [];
-      await this.#consumer.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'consumer close failed'));
-      await this.#producer.disconnect().catch((error: unknown) => this.#log.warn({ err: error }, 'producer close failed'));
+      await this.#closeClients();
+      this.#closing = true;
       this.#resolveAssigned();
       this.#log.info('left consumer group');
     }

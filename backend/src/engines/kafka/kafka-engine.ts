@@ -23,12 +23,13 @@ import type {
   FlowEngine,
   PartitionOwner,
   ProduceRequest,
+  Readiness,
   StoredRecord,
 } from '../../runtime/engine.ts';
 import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { BufferStore, ProcessingEvent } from '../../runtime/ports.ts';
 import { StatusTable } from '../../runtime/status-table.ts';
-import { ClientAdmin, type ClientConfig, type ClientConsumer, ClientProducer, type GroupDescription } from './client.ts';
+import { type ClientConfig, type ClientConsumer, ClientProducer, type GroupDescription, RenewingAdmin } from './client.ts';
 import { FlowMember } from './flow-member.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
 import { StatusFollower } from './status-follower.ts';
@@ -75,7 +76,7 @@ export class KafkaEngine implements FlowEngine {
   readonly #commitLatencies: number[] = [];
   readonly #groupCache = new Map<string, { at: number; description: Promise<GroupDescription | undefined> }>();
   #commits = 0;
-  #admin: ClientAdmin | undefined;
+  #admin: RenewingAdmin | undefined;
   #producer: ClientProducer | undefined;
   #reader: ClientConsumer | undefined;
   #readerQueue: Promise<unknown> = Promise.resolve();
@@ -101,7 +102,9 @@ export class KafkaEngine implements FlowEngine {
     const { runtime } = this.#settings;
     this.#instanceId = this.#options.instanceId ?? loadInstanceId(path.join(runtime.stateDir, runtime.applicationId));
     this.#log.info({ brokers: this.#settings.kafkaBrokers, instanceId: this.#instanceId, guarantee: runtime.processingGuarantee }, 'starting Kafka engine');
-    this.#admin = new ClientAdmin({ ...this.#client, 'client.id': `${this.#settings.http.advertisedUrl}/admin` });
+    this.#admin = new RenewingAdmin({ ...this.#client, 'client.id': `${this.#settings.http.advertisedUrl}/admin` }, (error) =>
+      this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
+    );
     try {
       await this.#checkTopics(this.#admin);
       await this.#startFlows();
@@ -114,7 +117,7 @@ export class KafkaEngine implements FlowEngine {
   }
 
   /** Every flow's topics, all problems in one error (rule 9). */
-  async #checkTopics(admin: ClientAdmin): Promise<void> {
+  async #checkTopics(admin: RenewingAdmin): Promise<void> {
     const problems: KafkaStartupError[] = [];
     for (const state of this.#state.values()) {
       try {
@@ -138,6 +141,8 @@ export class KafkaEngine implements FlowEngine {
       partitioner: 'murmur2_random',
       'enable.idempotence': true,
       'linger.ms': 1,
+      // A delivery fails within the client's own deadline for it (see ClientProducer.send).
+      'message.timeout.ms': 20_000,
       dr_cb: true,
     });
     await this.#producer.connect();
@@ -156,7 +161,6 @@ export class KafkaEngine implements FlowEngine {
           runtime,
           partitions: state.partitions,
           client: this.#client,
-          admin: this.#admin!,
           status: state.table,
           memberClientId: this.#settings.http.advertisedUrl,
           instanceId: this.#instanceId,
@@ -183,14 +187,26 @@ export class KafkaEngine implements FlowEngine {
     await this.#readerQueue.catch(() => undefined);
     await this.#reader?.disconnect();
     await this.#producer?.disconnect();
-    this.#admin?.disconnect();
+    await this.#admin?.disconnect();
     this.#reader = undefined;
     this.#producer = undefined;
     this.#admin = undefined;
   }
 
   isReady(): boolean {
-    return this.#started && [...this.#state.values()].every((state) => state.member?.ready === true);
+    return this.readiness().ready;
+  }
+
+  readiness(): Readiness {
+    if (!this.#started) return { ready: false, reasons: ['the Kafka engine is starting or stopping'] };
+    const reasons: string[] = [];
+    for (const state of this.#state.values()) {
+      const member = state.member?.readiness() ?? { ready: false, reason: `flow ${state.flow.id}: not started` };
+      if (!member.ready) reasons.push(member.reason ?? `flow ${state.flow.id}: not ready`);
+      const follower = state.follower?.stalledFor();
+      if (follower !== undefined) reasons.push(`flow ${state.flow.id}: status table not updated for ${Math.round(follower / 1000)} s (reads of ${state.flow.topics.status} fail)`);
+    }
+    return { ready: reasons.length === 0, reasons };
   }
 
   async produce(topic: string, record: ProduceRequest): Promise<{ partition: number; offset: number }> {

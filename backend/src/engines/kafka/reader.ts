@@ -4,7 +4,7 @@
  * to catch the status table up, and to show the tail of a topic.
  */
 import type { Header, InputRecord } from '../../runtime/ports.ts';
-import { type ClientAdmin, type ClientConfig, ClientConsumer, fromClientHeaders, type Message, OFFSET_BEGINNING } from './client.ts';
+import { type ClientConfig, ClientConsumer, fromClientHeaders, type Message, OFFSET_BEGINNING, type OffsetsAdmin } from './client.ts';
 
 export function toInputRecord(message: Message): InputRecord {
   const key = message.key;
@@ -48,7 +48,7 @@ export interface ReadRange {
  * partition; resolves with the end offsets reached. `onBatch` gets the messages of each poll.
  */
 export async function readToEnd(
-  admin: ClientAdmin,
+  admin: OffsetsAdmin,
   consumer: ClientConsumer,
   ranges: readonly ReadRange[],
   onBatch: (messages: readonly Message[]) => void,

@@ -6,11 +6,11 @@
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../../config/config.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
-import type { ClientAdmin, ClientConfig, ClientConsumer, Message } from './client.ts';
+import type { ClientConfig, ClientConsumer, Message, OffsetsAdmin } from './client.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
 
 export class StatusFollower {
-  readonly #admin: ClientAdmin;
+  readonly #admin: OffsetsAdmin;
   readonly #flow: FlowDefinition;
   readonly #table: StatusTable;
   readonly #logger: Logger;
@@ -20,8 +20,10 @@ export class StatusFollower {
   readonly #next = new Map<number, number>();
   #stopping = false;
   #loop: Promise<void> | undefined;
+  /** Since when reads of the status topic fail (undefined while they succeed). */
+  #failingSince: number | undefined;
 
-  constructor(admin: ClientAdmin, base: ClientConfig, flow: FlowDefinition, partitions: number, table: StatusTable, logger: Logger) {
+  constructor(admin: OffsetsAdmin, base: ClientConfig, flow: FlowDefinition, partitions: number, table: StatusTable, logger: Logger) {
     this.#admin = admin;
     this.#flow = flow;
     this.#table = table;
@@ -50,6 +52,13 @@ export class StatusFollower {
     this.#loop = this.#follow();
   }
 
+  /** How long reads of the status topic have been failing, past 10 s; undefined when fine. */
+  stalledFor(): number | undefined {
+    if (this.#failingSince === undefined) return undefined;
+    const failing = Date.now() - this.#failingSince;
+    return failing > 10_000 ? failing : undefined;
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.#loop;
@@ -60,8 +69,10 @@ export class StatusFollower {
     while (!this.#stopping) {
       try {
         const { messages } = await this.#consumer.consume(1000, 200);
+        this.#failingSince = undefined;
         this.#apply(messages);
       } catch (error) {
+        this.#failingSince ??= Date.now();
         this.#logger.warn({ flow: this.#flow.id, err: error }, 'status topic read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }

@@ -25,7 +25,7 @@ export interface FlowLayout {
 }
 
 /** Checks that a flow's topics exist and that main, trigger and changelog are co-partitioned. */
-export async function checkFlowTopics(admin: ClientAdmin, flow: FlowDefinition): Promise<FlowLayout> {
+export async function checkFlowTopics(admin: Pick<ClientAdmin, 'describeTopics'>, flow: FlowDefinition): Promise<FlowLayout> {
   const { topics } = flow;
   const infos = await admin.describeTopics(Object.values(topics));
   const missing = infos.filter((t) => t.partitions === undefined).map((t) => t.name);

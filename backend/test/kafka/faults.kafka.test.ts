@@ -1,0 +1,169 @@
+/**
+ * Faults every production cluster has (issue 8, SEMANTICS rules 3, 11), on a broker of this
+ * file's own so that its restart is not seen by the tests beside it: a broker restart, a frozen
+ * instance that comes back as a zombie, a resume command processed after a newer pause.
+ */
+import './private-broker.ts';
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { HEADERS } from '../../src/model/wire.ts';
+import type { OutRecord } from '../scenarios/harness.ts';
+import { KafkaHarness } from './kafka-harness.ts';
+import { removePrivateBroker, startPrivateBroker, stopPrivateBroker } from './private-broker.ts';
+import { sleep } from './support.ts';
+
+function ids(prefix: string, from: number, to: number): string[] {
+  return Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
+}
+
+/** Per key: the ids as output, in output order. */
+function byKey(records: readonly OutRecord[]): Map<string, (string | undefined)[]> {
+  const out = new Map<string, (string | undefined)[]>();
+  for (const record of records) {
+    const key = record.key ?? '';
+    let list = out.get(key);
+    if (list === undefined) out.set(key, (list = []));
+    list.push(record.id);
+  }
+  return out;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+async function sendRound(h: KafkaHarness, keys: readonly string[], from: number, to: number): Promise<void> {
+  await Promise.all(keys.map((key) => h.sendEvents(key, ids(key, from, to))));
+}
+
+async function allReady(h: KafkaHarness, instances: readonly number[], timeoutMs: number): Promise<void> {
+  let last = '';
+  await until(
+    `instances ${instances.join(', ')} ready`,
+    async () => {
+      const states = await Promise.all(instances.map((i) => h.readiness(i)));
+      last = JSON.stringify(states);
+      return states.every((state) => state?.ready === true);
+    },
+    timeoutMs,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; last readiness: ${last}`);
+  });
+}
+
+describe('Kafka faults (a broker of its own)', () => {
+  let h: KafkaHarness | undefined;
+  before(async () => {
+    await startPrivateBroker();
+  });
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+  after(async () => {
+    await removePrivateBroker();
+  });
+
+  test('a broker restart: every instance processes again by itself; nothing lost, repeated or reordered', async () => {
+    h = new KafkaHarness();
+    await h.start({ partitions: 3, instances: 2, guarantee: 'exactly_once' });
+    const keys = ids('k', 0, 12);
+    await h.setStatus('held', 'PAUSED');
+    await sendRound(h, keys, 0, 40);
+    await h.sendEvents('held', ids('held', 0, 20));
+    await h.waitForOutput(keys.length * 40, 60_000);
+
+    await stopPrivateBroker();
+    await sleep(3000);
+    await startPrivateBroker();
+
+    await sendRound(h, keys, 40, 80);
+    await h.sendEvents('held', ids('held', 20, 40));
+    // Both instances must see the resume: their status followers came back too.
+    await h.setStatus('held', 'ACTIVE');
+    await h.sendResume('held');
+    const out = await h.waitForOutput(keys.length * 80 + 40, 120_000);
+    const got = byKey(out);
+    for (const key of keys) assert.deepEqual(got.get(key), ids(key, 0, 80), `key ${key}: exact order, nothing lost or repeated`);
+    assert.deepEqual(got.get('held'), ids('held', 0, 40));
+    await allReady(h, [0, 1], 60_000);
+    assert.deepEqual(h.unexpectedExits(), [], 'no instance died (no native crash)');
+  });
+
+  test('a zombie (frozen past its session and transaction timeouts) comes back by itself, and stops on SIGTERM', async () => {
+    h = new KafkaHarness();
+    await h.start({ partitions: 3, instances: 2, guarantee: 'exactly_once' });
+    const keys = ids('z', 0, 12);
+    await sendRound(h, keys, 0, 30);
+    await h.waitForOutput(keys.length * 30, 60_000);
+
+    h.freeze(0);
+    // Input keeps coming while instance 0 is frozen: its open transaction, if any, is left behind.
+    for (let round = 0; round < 5; round++) {
+      await sendRound(h, keys, 30 + round * 10, 40 + round * 10);
+      await sleep(4000);
+    }
+    h.thaw(0);
+    await sendRound(h, keys, 80, 100);
+    await allReady(h, [0, 1], 90_000);
+    await until('instance 0 owns partitions again', async () => ((await h!.localPartitions()).get(0)?.length ?? 0) > 0, 60_000);
+
+    // Instance 0 alone: it must process everything that is left (it is not stuck).
+    await h.stopInstance(1);
+    await sendRound(h, keys, 100, 120);
+    const out = await h.waitForOutput(keys.length * 120, 120_000);
+    const got = byKey(out);
+    for (const key of keys) assert.deepEqual(got.get(key), ids(key, 0, 120), `key ${key}: exact order, nothing lost or repeated`);
+
+    const started = Date.now();
+    await h.stopInstance(0);
+    const exit = h.exitOf(0);
+    assert.equal(exit?.signal, null, `the zombie stopped on SIGTERM by itself (exit ${JSON.stringify(exit)})`);
+    assert.equal(exit?.code, 0);
+    assert.ok(Date.now() - started < 16_000, `stopped within its 15 s deadline (took ${Date.now() - started} ms)`);
+    assert.deepEqual(h.unexpectedExits(), []);
+  });
+
+  test('rule 3: a resume command written before a newer pause releases nothing when processed late', async () => {
+    h = new KafkaHarness();
+    await h.start({ partitions: 2, instances: 1, guarantee: 'exactly_once', punctuateIntervalMs: 200 });
+    await h.stopInstance(0);
+    // While no instance runs (a backlog, as after a takeover): pause, events, resume, pause again, events.
+    // 'old': a command as the original's producers write it, placed by its timestamp.
+    await h.writeStatus('old', 'PAUSED');
+    await h.sendEvent('old', 'old-0');
+    await h.writeStatus('old', 'ACTIVE');
+    await h.sendResume('old', { timestamp: Date.now() });
+    await sleep(20);
+    await h.writeStatus('old', 'PAUSED');
+    await h.sendEvent('old', 'old-1');
+    // 'named': a command as our API writes it, naming its ACTIVE record; its timestamp says nothing.
+    await h.writeStatus('named', 'PAUSED');
+    await h.sendEvent('named', 'named-0');
+    const active = await h.writeStatus('named', 'ACTIVE');
+    await h.writeStatus('named', 'PAUSED');
+    await h.sendResume('named', { headers: [{ key: HEADERS.statusOffset, value: Buffer.from(String(active.offset)) }], timestamp: Date.now() + 3_600_000 });
+    await h.sendEvent('named', 'named-1');
+    await h.sendEvent('flowing', 'flowing-0');
+
+    await h.restart(0);
+    await h.waitForOutput(1, 30_000);
+    await sleep(1500); // several punctuations
+    const out = await h.output();
+    assert.deepEqual(out.map((r) => r.id), ['flowing-0'], 'the newer pauses hold every buffered event');
+    assert.equal(await h.bufferCount('old'), 2);
+    assert.equal(await h.bufferCount('named'), 2);
+
+    for (const key of ['old', 'named']) {
+      await h.setStatus(key, 'ACTIVE');
+      await h.sendResume(key);
+    }
+    const drained = byKey(await h.waitForOutput(5, 30_000));
+    assert.deepEqual(drained.get('old'), ['old-0', 'old-1']);
+    assert.deepEqual(drained.get('named'), ['named-0', 'named-1']);
+  });
+});
