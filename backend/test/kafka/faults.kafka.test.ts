@@ -5,12 +5,19 @@
  */
 import './private-broker.ts';
 import assert from 'node:assert/strict';
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { HEADERS } from '../../src/model/wire.ts';
 import type { OutRecord } from '../scenarios/harness.ts';
 import { KafkaHarness } from './kafka-harness.ts';
 import { removePrivateBroker, startPrivateBroker, stopPrivateBroker } from './private-broker.ts';
-import { sleep } from './support.ts';
+import { BROKERS, connectAdmin, createTopics, newFlow, sleep } from './support.ts';
+
+const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
 
 function ids(prefix: string, from: number, to: number): string[] {
   return Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
@@ -165,5 +172,93 @@ describe('Kafka faults (a broker of its own)', () => {
     const drained = byKey(await h.waitForOutput(5, 30_000));
     assert.deepEqual(drained.get('old'), ['old-0', 'old-1']);
     assert.deepEqual(drained.get('named'), ['named-0', 'named-1']);
+  });
+
+  test('closing a producer while its commit is in flight (broker gone) waits for the call: no native crash', async () => {
+    const admin = await connectAdmin();
+    const topic = `close-in-flight-${Date.now()}`;
+    await admin.createTopics([{ name: topic, partitions: 1 }]);
+    await admin.disconnect();
+    const child = fork(path.join(import.meta.dirname, 'close-in-flight-main.ts'), [], {
+      env: { ...process.env, TOPIC: topic },
+      execArgv: [],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      await until('the child\'s transaction is open', async () => stdout.includes('READY'), 60_000);
+      await stopPrivateBroker();
+      child.send('go');
+      const [code, signal] = await exited;
+      assert.equal(signal, null, `the process died by ${signal}: ${stderr.slice(-500)}`);
+      assert.equal(code, 0, stderr.slice(-500));
+      assert.match(stdout, /CLOSED (true|false) failed: /, 'the commit failed (broker gone) and the close came after it');
+    } finally {
+      child.kill('SIGKILL');
+      await startPrivateBroker();
+    }
+  });
+
+  test('a broker outage longer than every client timeout: the member keeps trying, then processes everything', async () => {
+    h = new KafkaHarness();
+    await h.start({ partitions: 2, instances: 1, guarantee: 'exactly_once' });
+    const keys = ids('o', 0, 6);
+    await sendRound(h, keys, 0, 20);
+    await h.waitForOutput(keys.length * 20, 60_000);
+    await stopPrivateBroker();
+    let during: Awaited<ReturnType<KafkaHarness['readiness']>>;
+    try {
+      await sleep(50_000);
+      during = await h.readiness(0);
+    } finally {
+      await startPrivateBroker();
+    }
+    assert.equal(during?.ready, false, 'a member that cannot make progress says so');
+    assert.match(during?.reasons.join('; ') ?? '', /no progress for \d+ s/);
+    await sendRound(h, keys, 20, 40);
+    const got = byKey(await h.waitForOutput(keys.length * 40, 180_000));
+    for (const key of keys) assert.deepEqual(got.get(key), ids(key, 0, 40), `key ${key}: exact order, nothing lost or repeated`);
+    await allReady(h, [0], 60_000);
+    assert.deepEqual(h.unexpectedExits(), []);
+  });
+
+  test('SIGTERM with the broker gone: the service stops within its 15 s shutdown deadline', async () => {
+    const admin = await connectAdmin();
+    const t = newFlow(2);
+    await createTopics(admin, t.flow);
+    await admin.disconnect();
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env,
+        EVENT_PAUSE_CONFIG: t.configFile,
+        KAFKA_BROKERS: BROKERS,
+        STATE_DIR: mkdtempSync(path.join(tmpdir(), 'ep-sigterm-')),
+        PORT: '0',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      await until('the service is ready', async () => stdout.includes('event-pause ready'), 90_000);
+      await stopPrivateBroker();
+      await sleep(3000);
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([exited.then(() => true), sleep(25_000).then(() => false)]);
+      assert.ok(stopped, `still alive ${Date.now() - started} ms after SIGTERM: ${stderr.slice(-800)}`);
+      assert.ok(Date.now() - started < 17_000, `stopped ${Date.now() - started} ms after SIGTERM`);
+    } finally {
+      child.kill('SIGKILL');
+      await startPrivateBroker();
+    }
   });
 });

@@ -12,8 +12,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-/** EP_PRIVATE_KAFKA_PORT moves it (the controller takes the next port). */
-export const PRIVATE_PORT = Number(process.env.EP_PRIVATE_KAFKA_PORT ?? 39092);
+/**
+ * EP_PRIVATE_KAFKA_PORT moves it (the controller takes the next port). Below the ephemeral range
+ * (32768-60999): a client reconnecting to a stopped broker on an ephemeral port can connect to
+ * itself (TCP self-connect) and hold the port, and the broker cannot bind it again.
+ */
+export const PRIVATE_PORT = Number(process.env.EP_PRIVATE_KAFKA_PORT ?? 19492);
 const dataDir = mkdtempSync(path.join(tmpdir(), 'ep-private-kafka-'));
 const env = {
   ...process.env,

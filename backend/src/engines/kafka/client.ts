@@ -333,8 +333,8 @@ export class ClientConsumer {
   }
 
   /** Committed offsets of the group (OFFSET_INVALID where none). */
-  committed(partitions: TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    return this.#life.call('committed', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#consumer.committed(partitions, TIMEOUT_MS, done));
+  committed(partitions: TopicPartition[], timeoutMs = TIMEOUT_MS): Promise<TopicPartitionOffset[]> {
+    return this.#life.call('committed', timeoutMs + DEADLINE_MARGIN_MS, (done) => this.#consumer.committed(partitions, timeoutMs, done));
   }
 
   commit(offsets: TopicPartitionOffset[]): Promise<void> {

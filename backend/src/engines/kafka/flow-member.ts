@@ -56,6 +56,9 @@ const MAX_HELD_CHANGELOG_BYTES = 64 * 1024 * 1024;
 /** An assignment whose restore failed this many times in a row restarts the member instead. */
 const MAX_ASSIGN_ATTEMPTS = 5;
 const RESTORE_LOG_EVERY = 100_000;
+/** An idle member checks this often that the group coordinator answers. */
+const PROBE_INTERVAL_MS = 5_000;
+const PROBE_TIMEOUT_MS = 5_000;
 /** Default of FlowMemberOptions.stallTimeoutMs. */
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
@@ -140,6 +143,7 @@ export class FlowMember {
   #heldChangelogBytes = 0;
   /** When the loop last completed a step (or a restore made headway). */
   #lastProgress = Date.now();
+  #lastProbe = Date.now();
   /** What the member is doing while not ready, or the last failure. */
   #phase = 'joining the consumer group';
   #lastError: string | undefined;
@@ -289,8 +293,6 @@ export class FlowMember {
         try {
           await this.#step();
           this.#failures = 0;
-          this.#lastError = undefined;
-          this.#lastProgress = Date.now();
         } catch (error) {
           if (error instanceof StoppedError) break;
           await this.#recover(error);
@@ -310,6 +312,11 @@ export class FlowMember {
     if (this.#overflow.length > 0) await this.#flushOverflow();
 
     const { messages } = await this.#consumer.consume(POLL_BATCH, this.#draining ? 0 : IDLE_POLL_MS);
+    // An idle poll says nothing (it returns empty while the brokers are gone too): now and then a
+    // round trip to the group coordinator proves the member can still make progress.
+    const idle = messages.length === 0 && !this.#dirty;
+    if (!idle) this.#lastProbe = Date.now();
+    else if (Date.now() - this.#lastProbe >= PROBE_INTERVAL_MS && !(await this.#probe())) return;
     const trigger = this.flow.topics.trigger;
     // Offsets are noted when the batch moves to another partition, not per record (hot path).
     let last: Message | undefined;
@@ -343,6 +350,27 @@ export class FlowMember {
     const lostQueued = this.#rebalances.some((rebalance) => rebalance.kind === 'lost');
     if (this.#dirty && due && !lostQueued) {
       await this.#commit();
+    }
+    this.#lastProgress = Date.now();
+    this.#lastError = undefined;
+  }
+
+  /**
+   * One committed-offsets request: true when the coordinator answered. A member that has not
+   * been able to answer for the stall timeout restarts with new clients (RestartMemberError).
+   */
+  async #probe(): Promise<boolean> {
+    this.#lastProbe = Date.now();
+    try {
+      await this.#consumer.committed([{ topic: this.flow.topics.main, partition: 0 }], PROBE_TIMEOUT_MS);
+      return true;
+    } catch (error) {
+      this.#lastError = `the group coordinator does not answer: ${(error as Error).message}`;
+      this.#log.warn({ err: error }, 'the group coordinator does not answer');
+      if (Date.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)) {
+        throw new RestartMemberError(`no progress within the stall timeout: ${this.#lastError}`, { cause: error });
+      }
+      return false;
     }
   }
 
