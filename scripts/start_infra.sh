@@ -41,13 +41,8 @@ if [ -z "${pid:-}" ]; then
   fi
 
   say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)"
-  # setsid + nohup: the broker outlives this shell and its terminal. Both exec, so $! is java's pid.
-  # shellcheck disable=SC2086 # KAFKA_HEAP holds several JVM flags
-  setsid nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-    -Djava.awt.headless=true -Dkafka.logs.dir="$KAFKA_DATA_DIR" \
-    -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.yaml" \
-    -cp "$KAFKA_LIBS/*" kafka.Kafka "$props" >>"$KAFKA_DATA_DIR/console.log" 2>&1 </dev/null &
-  pid=$!
+  launch_kafka "$props" "$KAFKA_DATA_DIR" "$KAFKA_HEAP"
+  pid=$LAUNCHED_PID
   echo "$pid" >"$PID_FILE"
 else
   say "Kafka (pid $pid) is starting; waiting for it"
