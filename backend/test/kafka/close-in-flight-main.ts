@@ -20,6 +20,8 @@ producer.produce(process.env.TOPIC!, undefined, Buffer.from('k'), Buffer.from('v
 await producer.flush();
 process.stdout.write('READY\n');
 await once(process, 'message'); // the broker is down now
+// Undeliverable now: the commit first waits for it, and the close comes during that wait.
+producer.produce(process.env.TOPIC!, undefined, Buffer.from('k'), Buffer.from('v2'), Date.now(), []);
 const commit = producer.commitTransaction(20_000).then(
   () => 'committed',
   (error: unknown) => `failed: ${(error as Error).message}`,

@@ -21,7 +21,7 @@
  * restored events below the bound the observer itself noted when commands came (not the mark's
  * own). The restored buffer counts as appended before anything the new incarnation does.
  */
-import { decodeEvent, decodeResumeCommand } from '../../src/model/wire.ts';
+import { decodeEvent, decodeResumeCommand, HEADERS, headerValue } from '../../src/model/wire.ts';
 import type {
   BufferedEvent,
   BufferStore,
@@ -56,6 +56,23 @@ interface Grant {
   readonly position: number;
   /** Events at or past this seq are not covered (a restored grant: buffered after its command). */
   readonly stopBeforeSeq: number;
+}
+
+/**
+ * Rule 3's last clause, as SEMANTICS.md states it: a resume command grants nothing when the key's
+ * status is a PAUSED written after it. "After": at a higher offset than the ACTIVE record the
+ * command names (header ep-status-offset), or, for a command that names none, stamped later.
+ * Otherwise the command grants up to the newer of the status it names and the one the table shows.
+ */
+function grantPosition(command: InputRecord, status: StatusEntry): number | undefined {
+  const named = headerValue(command.headers, HEADERS.statusOffset);
+  if (named !== undefined) {
+    const offset = Number(named);
+    if (status.status === 'PAUSED' && status.position > offset) return undefined;
+    return Math.max(offset, status.position);
+  }
+  if (status.status === 'PAUSED' && status.timestamp > command.timestamp) return undefined;
+  return status.position;
 }
 
 function covers(grant: Grant, appendedTick: number | undefined, seq: number): boolean {
@@ -268,8 +285,11 @@ export class ObservedProcessor implements Processor {
     const key = record.key?.toString('utf8');
     const statusBefore = key === undefined ? undefined : this.#context.status(key);
     if (kind === 'command' && key !== undefined && statusBefore !== undefined && decodeResumeCommand(record.value).ok) {
-      this.#incarnation.grants.set(key, { tick, position: statusBefore.position, stopBeforeSeq: Infinity });
-      observer.noteCommand(this.#incarnation.partition, key, this.#context.buffer.read(key, Number.MAX_SAFE_INTEGER));
+      const position = grantPosition(record, statusBefore);
+      if (position !== undefined) {
+        this.#incarnation.grants.set(key, { tick, position, stopBeforeSeq: Infinity });
+        observer.noteCommand(this.#incarnation.partition, key, this.#context.buffer.read(key, Number.MAX_SAFE_INTEGER));
+      }
     }
     const call = this.#begin(kind, record, statusBefore);
     this.#inner.process(record, kind);

@@ -2,7 +2,7 @@
  * Processors with one deliberate bug each, to show that the simulation's checker catches them.
  * Test-only subclasses of the real processor: production code carries no switch for them.
  */
-import { decodeEvent } from '../../src/model/wire.ts';
+import { decodeEvent, HEADERS } from '../../src/model/wire.ts';
 import { PauseAwareProcessor, type PauseAwareOptions } from '../../src/processor/pause-aware-processor.ts';
 import type { BufferStore, InputKind, InputRecord, Processor, ProcessorContext } from '../../src/runtime/ports.ts';
 
@@ -21,6 +21,8 @@ export const PLANTED_BUGS = {
   'drain-marks-forgotten': (options: PauseAwareOptions) => new DrainMarksForgotten(options),
   /** Drain marks lose their bound: after a restart a command's drain takes later events too. */
   'drain-mark-unbounded': (options: PauseAwareOptions) => new DrainMarkUnbounded(options),
+  /** A resume command processed late outranks a pause written after it (issue 8, finding 2). */
+  'command-outranks-newer-pause': (options: PauseAwareOptions) => new CommandOutranksNewerPause(options),
 } as const satisfies Record<string, (options: PauseAwareOptions) => Processor>;
 
 export type PlantedBug = keyof typeof PLANTED_BUGS;
@@ -107,6 +109,15 @@ class PunctuatorIgnoresPause extends PauseAwareProcessor {
     } finally {
       this.#punctuating = false;
     }
+  }
+}
+
+class CommandOutranksNewerPause extends PauseAwareProcessor {
+  override process(record: InputRecord, kind: InputKind): void {
+    if (kind !== 'command') return super.process(record, kind);
+    // As if every command were written after every status: no named offset, the latest stamp.
+    const headers = record.headers.filter((header) => header.key !== HEADERS.statusOffset);
+    super.process({ ...record, headers, timestamp: Number.MAX_SAFE_INTEGER }, kind);
   }
 }
 

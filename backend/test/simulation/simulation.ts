@@ -13,7 +13,7 @@ import { ManualClock } from '../../src/engines/embedded/clock.ts';
 import { EmbeddedCluster, type LogRecord } from '../../src/engines/embedded/cluster.ts';
 import { EmbeddedRuntime, type EmbeddedRuntimeSettings } from '../../src/engines/embedded/runtime.ts';
 import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
-import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
+import { encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../src/model/wire.ts';
 import { PauseAwareProcessor } from '../../src/processor/pause-aware-processor.ts';
 import type { DeadLetterReason, Header, KeyStatus } from '../../src/runtime/ports.ts';
 import { MemoryBufferStore } from '../../src/stores/memory-buffer-store.ts';
@@ -150,7 +150,13 @@ export function runSchedule(seed: number, options: ScheduleOptions): ScheduleRes
         break;
       case 'resume': {
         const key = rng.pick(keys);
-        const order = rng.weighted({ commandOnly: 4, statusFirst: 4, commandFirst: 2 });
+        const order = rng.weighted({ commandOnly: 4, statusFirst: 4, commandFirst: 2, named: 3 });
+        if (order === 'named') {
+          // As the API resumes: ACTIVE, then a command naming that record's offset.
+          const active = setStatus(key, 'ACTIVE');
+          produce(topics.trigger, key, RESUME_COMMAND, [{ key: HEADERS.statusOffset, value: Buffer.from(String(active.offset)) }]);
+          break;
+        }
         if (order === 'statusFirst') setStatus(key, 'ACTIVE');
         produce(topics.trigger, key, RESUME_COMMAND);
         if (order === 'commandFirst') setStatus(key, 'ACTIVE');

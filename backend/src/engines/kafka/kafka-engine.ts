@@ -29,7 +29,7 @@ import type {
 import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { BufferStore, ProcessingEvent } from '../../runtime/ports.ts';
 import { StatusTable } from '../../runtime/status-table.ts';
-import { type ClientConfig, type ClientConsumer, ClientProducer, type GroupDescription, RenewingAdmin } from './client.ts';
+import { type ClientConfig, type ClientConsumer, ClientProducer, errorKind, type GroupDescription, RenewingAdmin } from './client.ts';
 import { FlowMember } from './flow-member.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
 import { StatusFollower } from './status-follower.ts';
@@ -133,9 +133,8 @@ export class KafkaEngine implements FlowEngine {
     if (problems.length > 1) throw new KafkaStartupError(problems[0]!.code, problems.map((p) => p.message).join('\n'));
   }
 
-  async #startFlows(): Promise<void> {
-    const { runtime } = this.#settings;
-    this.#producer = new ClientProducer({
+  #newApiProducer(): ClientProducer {
+    return new ClientProducer({
       ...this.#client,
       'client.id': `${this.#settings.http.advertisedUrl}/api`,
       partitioner: 'murmur2_random',
@@ -145,6 +144,11 @@ export class KafkaEngine implements FlowEngine {
       'message.timeout.ms': 20_000,
       dr_cb: true,
     });
+  }
+
+  async #startFlows(): Promise<void> {
+    const { runtime } = this.#settings;
+    this.#producer = this.#newApiProducer();
     await this.#producer.connect();
 
     await Promise.all(
@@ -212,12 +216,38 @@ export class KafkaEngine implements FlowEngine {
   async produce(topic: string, record: ProduceRequest): Promise<{ partition: number; offset: number }> {
     const producer = this.#producer;
     if (producer === undefined) throw new Error('the Kafka engine is not started');
-    const report = await producer.send(topic, undefined, Buffer.from(record.key, 'utf8'), record.value, record.timestamp, record.headers ?? []);
-    return { partition: report.partition, offset: report.offset };
+    try {
+      const report = await producer.send(topic, undefined, Buffer.from(record.key, 'utf8'), record.value, record.timestamp, record.headers ?? []);
+      return { partition: report.partition, offset: report.offset };
+    } catch (error) {
+      if (errorKind(error) === 'fatal' && this.#producer === producer) void this.#renewApiProducer(producer, error);
+      throw error;
+    }
+  }
+
+  /** A producer that failed for good (fenced, a call that never came back) is replaced. */
+  async #renewApiProducer(old: ClientProducer, cause: unknown): Promise<void> {
+    this.#log.warn({ err: cause }, 'the API producer failed; replacing it');
+    const fresh = this.#newApiProducer();
+    this.#producer = fresh;
+    void old.disconnect();
+    try {
+      await fresh.connect();
+    } catch (error) {
+      this.#log.warn({ err: error }, 'the new API producer could not connect; the next failure replaces it again');
+    }
   }
 
   recent(topic: string, limit: number): Promise<StoredRecord[]> {
-    const run = this.#readerQueue.then(() => this.#readRecent(topic, limit));
+    const run = this.#readerQueue.then(() =>
+      this.#readRecent(topic, limit).catch(async (error: unknown) => {
+        // The next read starts with a new reader: this one may be left mid-assignment.
+        const reader = this.#reader;
+        this.#reader = undefined;
+        await reader?.disconnect();
+        throw error;
+      }),
+    );
     this.#readerQueue = run.catch(() => undefined);
     return run;
   }

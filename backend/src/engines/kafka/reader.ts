@@ -4,7 +4,10 @@
  * to catch the status table up, and to show the tail of a topic.
  */
 import type { Header, InputRecord } from '../../runtime/ports.ts';
-import { type ClientConfig, ClientConsumer, fromClientHeaders, type Message, OFFSET_BEGINNING, type OffsetsAdmin } from './client.ts';
+import { type ClientConfig, ClientConsumer, ClientTimeoutError, fromClientHeaders, type Message, OFFSET_BEGINNING, type OffsetsAdmin } from './client.ts';
+
+/** readToEnd gives up when no partition moves for this long (a broker gone: polls return nothing). */
+const STALL_MS = 30_000;
 
 export function toInputRecord(message: Message): InputRecord {
   const key = message.key;
@@ -73,9 +76,15 @@ export async function readToEnd(
   }
   if (assignment.length === 0) return ends;
   consumer.assign(assignment);
+  let moved = Date.now();
   try {
     while (open.size > 0) {
       const { messages, eofs } = await consumer.consume(10_000, 200);
+      if (messages.length > 0 || eofs.length > 0) moved = Date.now();
+      else if (Date.now() - moved > STALL_MS) {
+        const waiting = [...open.keys()].join(', ');
+        throw new ClientTimeoutError(`reading ${waiting} to its end: nothing arrived for ${STALL_MS / 1000} s`);
+      }
       if (messages.length > 0) onBatch(messages);
       for (const message of messages) {
         const id = `${message.topic}:${message.partition}`;
