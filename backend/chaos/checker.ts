@@ -245,7 +245,7 @@ export function checkPauses(workload: SentLog, watch: ReceivedLog, clock: RunClo
       if (early.length > 0) {
         const records = history.controlRecords
           .filter((r) => r.receivedAt >= window.ack - 30_000 && r.timestamp <= (Number.isFinite(window.end) ? window.end : Infinity))
-          .map((r) => `${r.topic} ${r.value}${r.op === undefined ? '' : ` op#${r.op}`} p${r.partition}@${r.offset} ts ${clock.rel(r.timestamp)}`);
+          .map((r) => `${r.topic} ${r.value}${r.op === undefined ? '' : ` op#${r.op}`} p${r.partition}@${r.offset} ts ${clock.rel(r.timestamp)} read ${clock.rel(r.receivedAt)}`);
         problems.push(
           `${history.key} (input partition ${history.partition}): paused by op#${window.pauseOp} (${window.pausePath}) acknowledged ${clock.rel(window.ack)}, ` +
             `next resume op#${window.resumeOp ?? '-'} (${window.resumePath ?? 'none'}) written ${Number.isFinite(window.end) ? clock.rel(window.end) : 'never'}; ` +

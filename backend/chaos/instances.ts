@@ -192,9 +192,9 @@ export class Instances {
       return;
     }
     if (instance.sent === 'SIGTERM') {
-      // Exit codes 0 (clean) and 1 (the service's own shutdown deadline, judged by the nemesis),
-      // or SIGTERM itself before the service installed its handler.
-      if (exit.code === 0 || exit.code === 1 || exit.signal === 'SIGTERM') return;
+      // Exit code 0 (clean); code 1 or SIGKILL: the service's own shutdown deadline (main.ts kills
+      // itself), noted by the nemesis; SIGTERM itself: before the service installed its handler.
+      if (exit.code === 0 || exit.code === 1 || exit.signal === 'SIGKILL' || exit.signal === 'SIGTERM') return;
       this.#o.onCrash(instance, `ended with ${how} after SIGTERM`);
       return;
     }

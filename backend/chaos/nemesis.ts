@@ -51,8 +51,12 @@ export interface FaultPlanOptions {
 
 export function planFaults(o: FaultPlanOptions): PlannedFault[] {
   const rng = Prng.derive(o.seed, 'nemesis');
-  const kinds: FaultKind[] = [];
-  for (const [kind, n] of Object.entries(o.required) as Array<[FaultKind, number]>) for (let i = 0; i < n; i++) kinds.push(kind);
+  // One of each required kind first, then the rest of the required ones, then drawn by weight;
+  // a smaller count keeps as many different required kinds as it can.
+  const required = Object.entries(o.required) as Array<[FaultKind, number]>;
+  const kinds: FaultKind[] = required.filter(([, n]) => n > 0).map(([kind]) => kind);
+  for (const [kind, n] of required) for (let i = 1; i < n; i++) kinds.push(kind);
+  kinds.splice(o.count);
   const weights = Object.fromEntries(Object.entries(o.weights).filter(([, w]) => (w ?? 0) > 0)) as Record<FaultKind, number>;
   while (kinds.length < o.count) kinds.push(rng.weighted(weights));
   rng.shuffle(kinds);
@@ -218,8 +222,12 @@ export class Nemesis {
     } else {
       const took = exit.at - sentAt;
       record.detail = `SIGTERM pid ${pid}: exited (${exit.signal ?? `code ${exit.code}`}) after ${(took / 1000).toFixed(1)} s`;
-      if (exit.code === 1) {
-        this.#o.warn(`${target.name} (pid ${pid}) exited with code 1 after SIGTERM (${(took / 1000).toFixed(1)} s): ${target.grep(/shutdown took longer|failed/, 3).join(' | ')}`);
+      if (exit.code === 1 || exit.signal === 'SIGKILL') {
+        // Within the deadline, but not a clean stop: the service's watchdog ended it.
+        this.#o.warn(
+          `shutdown forced: ${target.name} (pid ${pid}) did not stop cleanly after SIGTERM and ended by its own deadline ` +
+            `(${exit.signal ?? `code ${exit.code}`} after ${(took / 1000).toFixed(1)} s); its last lines: ${target.tail(4).map((l) => l.slice(0, 240)).join(' | ')}`,
+        );
       }
     }
     if (!restart) {

@@ -6,6 +6,7 @@
  * Exit codes: 0 no violation, 1 violations, 2 the run could not be made or proved nothing
  * (bad arguments, the broker would not start, the runner's own producer failed).
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -240,9 +241,11 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     log(`VIOLATION ${v.kind}: ${v.message}`);
   };
   const replay = `npm run chaos -- ${args.replay.join(' ')}`;
+  const revision = serviceCode();
   log(`profile ${profile.name}, seed ${seed}, ${args.guarantee}; run dir ${runDir}`);
   log(`t+0 is ${new Date(clock.startedAt).toISOString()} (epoch ${clock.startedAt} ms; instance logs carry epoch "time" fields)`);
   log(`replay: ${replay}`);
+  log(`service code: ${revision}`);
 
   // The run's Kafka.
   const brokers: Brokers =
@@ -354,7 +357,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     count: profile.faults,
     startMs: profile.faultWindowMs[0],
     endMs: profile.faultWindowMs[1],
-    required: profile.faults >= Object.values(profile.required).reduce((a, b) => a + (b ?? 0), 0) ? profile.required : {},
+    required: profile.required,
     weights: profile.weights,
   });
   log(`fault plan: ${plan.map((f) => `${f.kind}@${(f.at / 1000).toFixed(0)}s`).join(', ') || 'none'}`);
@@ -363,7 +366,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
   let monitor: NodeJS.Timeout | undefined;
   let progress: NodeJS.Timeout | undefined;
   const startedAt = Date.now();
-  const summaryBase = { seed, profile: profile.name, guarantee: args.guarantee, runDir, replay };
+  const summaryBase = { seed, profile: profile.name, guarantee: args.guarantee, runDir, replay, serviceCode: revision };
   try {
     await eventsProducer.connect();
     await controlProducer.connect();
@@ -531,6 +534,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
       '',
       `===== chaos summary: ${code === 0 ? 'PASSED' : code === 1 ? 'FAILED' : code === 130 ? 'INTERRUPTED' : 'INCONCLUSIVE'} =====`,
       `seed ${seed}, profile ${profile.name}, ${args.guarantee}, ${profile.instances} instances at the start, brokers ${brokers.bootstrap}`,
+      `service code: ${revision}`,
       `events: ${workload.produced} sent over ${profile.keys} keys, ${watch.distinct} distinct on the output (${watch.total} records)`,
       `pauses: ${[...workload.stats.pauses].map(([p, n]) => `${p} ${n}`).join(', ')}; bulk waves ${workload.stats.bulkWaves}`,
       `resumes: ${[...workload.stats.resumes].map(([p, n]) => `${p} ${n}`).join(', ')}`,
@@ -571,6 +575,14 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
 }
 
 class Abandon extends Error {}
+
+/** The commit the instances run, and whether the service's sources differ from it. */
+function serviceCode(): string {
+  const git = (...args: string[]): string => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8', timeout: 10_000 }).stdout?.trim() ?? '';
+  const commit = git('rev-parse', '--short', 'HEAD') || 'unknown commit';
+  const dirty = git('status', '--porcelain', '--', 'backend/src');
+  return dirty === '' ? `commit ${commit}` : `commit ${commit} plus uncommitted changes in backend/src (${dirty.split('\n').length} file(s))`;
+}
 
 /** Which partitions each running instance says it runs (diagnostics for a stall). */
 async function ownership(instances: Instances, flowId: string): Promise<string[]> {
