@@ -13,6 +13,7 @@ import { KafkaStartupError } from './engines/kafka/topics.ts';
 import type { FlowEngine } from './runtime/engine.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
+const HTTP_CLOSE_GRACE_MS = 3_000;
 
 /** The environment main.ts reads; defaults come from config.ts (loadSettings on an empty env). */
 function help(): string {
@@ -132,11 +133,19 @@ async function main(argv: readonly string[]): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS);
     timer.unref();
     let code = 0;
-    try {
-      await app.close();
-    } catch (error) {
-      code = 1;
-      logger.error({ err: error }, 'closing HTTP failed');
+    // HTTP gets a short grace: a request waiting on Kafka, or a client that keeps its connection
+    // open, must not eat the engine's share of the shutdown deadline.
+    const httpClosed = app.close().then(
+      () => true,
+      (error: unknown) => {
+        code = 1;
+        logger.error({ err: error }, 'closing HTTP failed');
+        return true;
+      },
+    );
+    if (!(await Promise.race([httpClosed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), HTTP_CLOSE_GRACE_MS))]))) {
+      logger.warn(`HTTP connections still open after ${HTTP_CLOSE_GRACE_MS} ms: closing them`);
+      app.server.closeAllConnections();
     }
     try {
       await engine.stop();

@@ -32,6 +32,8 @@ const DEADLINE_MARGIN_MS = 5_000;
 /** Longest wait for calls in flight before a client is closed; then it is abandoned instead. */
 const CLOSE_IDLE_MS = TIMEOUT_MS + DEADLINE_MARGIN_MS;
 const CLOSE_MS = 10_000;
+/** How long a consumer lent to a producer's transaction call counts as in use (see lend). */
+const LEND_MS = 1_000;
 
 /** Settings passed to librdkafka as they are (see librdkafka's CONFIGURATION.md). */
 export type ClientConfig = Record<string, string | number | boolean>;
@@ -271,10 +273,31 @@ export class ClientConsumer {
 
   /**
    * Runs `use` with the native consumer (for sendOffsetsToTransaction) counted as a call in
-   * flight of this consumer, so that it cannot be closed under the producer's feet.
+   * flight of this consumer, so that it is not closed under the producer's feet. The producer's
+   * worker copies the group metadata when it starts and never touches the consumer again, so
+   * the loan ends after LEND_MS even if the producer's call goes on (a consumer kept open for
+   * the whole of a stuck transaction call would stay in the group as a ghost member).
    */
   lend<T>(what: string, deadlineMs: number, use: (raw: KafkaConsumer, done: (error: LibrdKafkaError | null | undefined) => void) => void): Promise<T> {
-    return this.#life.call<T>(what, deadlineMs, (done) => use(this.#consumer, done));
+    return new Promise<T>((resolve, reject) => {
+      let settle: ((error: LibrdKafkaError | null | undefined) => void) | undefined;
+      const loan = this.#life.call<void>(`${what} (loan)`, deadlineMs, (done) => {
+        const timer = setTimeout(() => done(null), LEND_MS);
+        settle = (error) => {
+          clearTimeout(timer);
+          done(null);
+          if (error) reject(error);
+          else resolve(undefined as T);
+        };
+      });
+      loan.catch(reject);
+      if (settle === undefined) return;
+      try {
+        use(this.#consumer, settle);
+      } catch (error) {
+        settle(error as LibrdKafkaError);
+      }
+    });
   }
 
   connect(): Promise<void> {

@@ -499,12 +499,19 @@ export class FlowMember {
     const started = Date.now();
     const stores = new Map<number, LmdbBufferStore>();
     try {
+      // Committed offsets first: with read_committed the fetch waits until no transaction that
+      // holds offsets of these partitions is pending (KIP-447). Every exactly-once commit carries
+      // the offsets of every owned partition with its changelog writes, so once they are stable
+      // no earlier owner's transaction (a zombie's, a killed instance's) can still hold the
+      // changelog's last stable offset below data that is committed: the restore below reads it
+      // all. Restoring first could stop short of such data and then drain events twice or late.
+      const committed = await this.#consumer.committed(partitions);
       for (const partition of numbers) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
       const restored = await this.#restore(stores);
       // Every exactly-once commit carries the offsets of every owned partition, so that even a
       // transaction of drains alone is checked against the group generation (zombie fencing).
       const committedMain = new Map<number, number>();
-      for (const position of await this.#consumer.committed(partitions)) {
+      for (const position of committed) {
         if (position.offset !== undefined && position.offset >= 0) {
           this.#offsets.set(`${position.topic}:${position.partition}`, { topic: position.topic, partition: position.partition, offset: position.offset });
           if (position.topic === this.flow.topics.main) committedMain.set(position.partition, position.offset);
@@ -657,7 +664,9 @@ export class FlowMember {
     if (checkpoint) {
       try {
         const topic = this.flow.topics.changelog;
-        const offsets = await this.#adminClient().listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', false);
+        // The last stable offset, not the high watermark: records of a transaction still open
+        // (another writer's, not fenced yet) are read again by the next restore, never skipped.
+        const offsets = await this.#adminClient().listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', true);
         ends = new Map(offsets.map((o) => [o.partition, o.offset]));
       } catch (error) {
         this.#log.warn({ err: error }, 'could not read changelog end offsets; closing without checkpoints');
@@ -714,6 +723,8 @@ export class FlowMember {
       if (aborted) {
         const partitions = [...this.#tasks.keys()];
         await this.#closeTasks(false);
+        // As in #assign: stable committed offsets before the restore.
+        const committed = await this.#consumer.committed(partitions.map((partition) => ({ topic: this.flow.topics.main, partition })));
         const stores = new Map<number, LmdbBufferStore>();
         try {
           for (const partition of partitions) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
@@ -722,7 +733,6 @@ export class FlowMember {
           for (const store of stores.values()) store.close();
           throw restoreError;
         }
-        const committed = await this.#consumer.committed(partitions.map((partition) => ({ topic: this.flow.topics.main, partition })));
         const committedMain = new Map(committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => [c.partition, c.offset!]));
         for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
         await this.#rewind();
