@@ -38,6 +38,8 @@ export interface FaultRecord {
 export const SHUTDOWN_DEADLINE_MS = 15_000;
 const SHUTDOWN_MARGIN_MS = 5000;
 
+const SLOW_FAULTS: ReadonlySet<FaultKind> = new Set(['broker-restart', 'leader-kill', 'zombie']);
+
 export interface FaultPlanOptions {
   readonly seed: number;
   readonly count: number;
@@ -60,6 +62,10 @@ export function planFaults(o: FaultPlanOptions): PlannedFault[] {
   const weights = Object.fromEntries(Object.entries(o.weights).filter(([, w]) => (w ?? 0) > 0)) as Record<FaultKind, number>;
   while (kinds.length < o.count) kinds.push(rng.weighted(weights));
   rng.shuffle(kinds);
+  // A slow fault (a broker back after up to a minute, a 25 s freeze) never comes last, so that
+  // the faults end close to the end of the workload.
+  const quick = kinds.findIndex((kind) => !SLOW_FAULTS.has(kind));
+  if (quick >= 0 && SLOW_FAULTS.has(kinds.at(-1)!)) [kinds[quick], kinds[kinds.length - 1]] = [kinds[kinds.length - 1]!, kinds[quick]!];
   const slot = (o.endMs - o.startMs) / kinds.length;
   return kinds.map((kind, i) => ({
     kind,

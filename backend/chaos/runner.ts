@@ -68,7 +68,7 @@ const PROFILES: Record<'pr' | 'nightly', Profile> = {
     bulkWaveEveryMs: 30_000,
     bulkWaveKeys: [15, 35],
     drainTimeoutMs: 75_000,
-    budgetMs: 330_000,
+    budgetMs: 320_000,
   },
   nightly: {
     name: 'nightly',
@@ -362,6 +362,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
   });
   log(`fault plan: ${plan.map((f) => `${f.kind}@${(f.at / 1000).toFixed(0)}s`).join(', ') || 'none'}`);
 
+  let pauseStats = 'not judged (the run did not get that far)';
   let phase = 'starting';
   let monitor: NodeJS.Timeout | undefined;
   let progress: NodeJS.Timeout | undefined;
@@ -477,7 +478,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     phase = 'checking';
     clearInterval(monitor);
     monitor = undefined;
-    for (const v of await checkInstances(instances, 15_000)) violation(v);
+    const instanceChecks = checkInstances(instances, 15_000);
     const checkAdmin = new ChaosAdmin(brokers.bootstrap, 'chaos-check-admin');
     let changelogRecords = 0;
     try {
@@ -495,17 +496,17 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     } finally {
       checkAdmin.disconnect();
     }
+    for (const v of await instanceChecks) violation(v);
     if (watch.foreign.length > 0) {
       violation({ kind: 'foreign-output', message: `${watch.foreign.length} output record(s) that are not one of the workload's events`, details: watch.foreign.slice(0, 10) });
     }
     for (const v of checkOrder(workload, watch, args.guarantee, clock)) violation(v);
     const pauses = checkPauses(workload, watch, clock);
     for (const v of pauses.violations) violation(v);
-    log(
-      `checked ${pauses.windows} pause windows (${pauses.checkedEvents} events sent while paused)` +
-        (pauses.skippedWindows > 0 ? `; ${pauses.skippedWindows} window(s) not checked: a control write of unknown fate` : '') +
-        `; changelog ${changelogRecords} records`,
-    );
+    pauseStats =
+      `${pauses.windows} judged, ${pauses.checkedEvents} events sent while paused checked` +
+      (pauses.skippedWindows > 0 ? `; ${pauses.skippedWindows} not judged (a control write of unknown fate)` : '');
+    log(`pause windows: ${pauseStats}; changelog ${changelogRecords} records`);
     return finish(violations.length === 0 ? 0 : 1);
   } catch (error) {
     if (!(error instanceof Abandon)) {
@@ -539,6 +540,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
       `pauses: ${[...workload.stats.pauses].map(([p, n]) => `${p} ${n}`).join(', ')}; bulk waves ${workload.stats.bulkWaves}`,
       `resumes: ${[...workload.stats.resumes].map(([p, n]) => `${p} ${n}`).join(', ')}`,
       `control operations failed ${workload.stats.failed}, of unknown outcome ${workload.stats.ambiguous}, keys tainted ${workload.stats.taintedKeys}`,
+      `pause windows: ${pauseStats}`,
       `faults: ${nemesis.done.length} (${FAULT_KINDS.filter((k) => counts.has(k)).map((k) => `${k} ${counts.get(k)}`).join(', ')})`,
       ...nemesis.done.map((f) => `  ${clock.rel(f.startAt)} ${f.kind} ${f.target}: ${f.detail}`),
       `client errors seen by the runner's clients: ${errors.count}`,

@@ -3,7 +3,8 @@
  * all the time through every path an operator or a producer has: the HTTP API of a live
  * instance (one key, the original's /control endpoints, bulk waves) and direct writes to the
  * status and trigger topics (status then command, status only, command first, two commands,
- * tombstone). What it did is recorded per key, on the runner's clock, for the checker.
+ * tombstone), and quick pauses right after a resume (a late command must not release what the
+ * newer pause holds). What it did is recorded per key, on the runner's clock, for the checker.
  *
  * Every control write carries its operation's id in its reason (`ep-reason: chaos#<id>`), and the
  * runner reads the status and trigger topics itself, so it sees when each write landed. A key gets
@@ -115,6 +116,8 @@ const API_TIMEOUT_MS = 45_000;
 /** An operation that is neither answered nor seen landing for this long taints its key. */
 const UNSETTLED_LIMIT_MS = 120_000;
 const MAX_OPS_IN_FLIGHT = 24;
+/** Share of resumes followed at once (0-1.5 s) by a new pause of the same key. */
+const REPAUSE_SHARE = 0.25;
 const STATUS_PAUSED = Buffer.from(JSON.stringify('PAUSED'));
 const STATUS_ACTIVE = Buffer.from(JSON.stringify('ACTIVE'));
 const RESUME_COMMAND = Buffer.from('{"action":"RESUME"}');
@@ -130,6 +133,8 @@ export class Workload {
   readonly #state = new Map<string, KeyState>();
   /** The key's operation in progress or not yet settled. */
   readonly #busy = new Map<string, ControlOp>();
+  /** Keys to pause again right after their resume, and when. */
+  readonly #repause = new Map<string, number>();
   readonly #eventsPrng: Prng;
   readonly #controlPrng: Prng;
   readonly #controlReader: ChaosReader;
@@ -283,6 +288,14 @@ export class Workload {
       if (state.kind === 'paused' && state.wave === undefined && state.resumeAt <= now && !this.#busy.has(key)) {
         this.#launch(() => this.#resume(key, this.#resumePath()));
       }
+    }
+    // Quick pauses again after a resume.
+    for (const [key, at] of this.#repause) {
+      if (at > now || this.#busy.has(key)) continue;
+      this.#repause.delete(key);
+      if (this.#state.get(key)!.kind !== 'active') continue;
+      const path = rng.weighted({ api: 40, topic: 60 } as const);
+      this.#launch(() => this.#pause(key, path, rng.int(8000, 20_000)));
     }
     // New pauses, up to the share of keys to hold.
     const target = Math.round(this.keys.length * this.#o.pausedShare);
@@ -460,6 +473,9 @@ export class Workload {
     for (const key of keys) {
       // A failed resume is tried again soon, by a topic path.
       this.#state.set(key, ok ? { kind: 'active' } : { kind: 'paused', resumeAt: Date.now() + 1000, wave: undefined });
+      // Now and then the key is paused again at once: if its partition is behind (a takeover,
+      // a restart), the resume command is processed after the newer PAUSED, which must hold.
+      if (ok && !this.#controlStopped && this.#controlPrng.chance(REPAUSE_SHARE)) this.#repause.set(key, Date.now() + this.#controlPrng.int(0, 1500));
     }
   }
 
