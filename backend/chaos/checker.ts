@@ -1,6 +1,6 @@
 /**
- * The checker: it watches the output and dead-letter topics live with its own read_committed
- * consumer (noting when each record arrived), and after the quiet period judges what the service
+ * The checker: it watches the output topic live with its own read_committed consumer (noting
+ * when each record arrived), and after the quiet period judges what the service
  * did against SEMANTICS.md: per-key order (rule 1), pauses that hold (rule 2), no hanging
  * transaction, empty changelogs at rest, an empty DLQ, every instance alive and ready (rule 11).
  */
@@ -55,33 +55,27 @@ export interface Received {
 /** A record is seen this long after its PAUSED was acknowledged before the pause must hold it. */
 export const PAUSE_GRACE_MS = 5000;
 
+/** The output topic, followed live: every event with the time the runner received it. */
 export class OutputWatch {
   readonly #reader: ChaosReader;
-  readonly #dlqReader: ChaosReader;
   readonly received = new Map<string, Received[]>();
   /** Distinct sequence numbers received per key. */
   readonly #distinct = new Map<string, Set<number>>();
   #distinctTotal = 0;
   total = 0;
   readonly foreign: string[] = [];
-  readonly dlq: Array<{ message: Message; receivedAt: number }> = [];
 
   constructor(bootstrap: string, flow: FlowNames, errors: ErrorSampler) {
     this.#reader = new ChaosReader(bootstrap, 'chaos-output-reader', [{ topic: flow.output, partitions: flow.partitions }], errors);
-    this.#dlqReader = new ChaosReader(bootstrap, 'chaos-dlq-reader', [{ topic: flow.dlq, partitions: flow.partitions }], errors);
   }
 
   async start(): Promise<void> {
     await this.#reader.connect();
-    await this.#dlqReader.connect();
     this.#reader.run((messages, receivedAt) => this.#onOutput(messages, receivedAt));
-    this.#dlqReader.run((messages, receivedAt) => {
-      for (const message of messages) this.dlq.push({ message, receivedAt });
-    });
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.#reader.stop(), this.#dlqReader.stop()]);
+    await this.#reader.stop();
   }
 
   get distinct(): number {

@@ -260,6 +260,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     return 2;
   }
   log(`Kafka up: ${brokers.bootstrap}`);
+  if (abort.signal.aborted) return 130;
 
   // The flow and its topics, created by the runner with the configs the service checks.
   const applicationId = `chaos-${seed}-${randomBytes(3).toString('hex')}`;
@@ -374,6 +375,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     await watch.start();
     await workload.startReader();
 
+    if (abort.signal.aborted) throw new Abandon();
     for (let i = 0; i < profile.instances; i++) instances.start(instances.create());
     const readyAll = await Promise.all(instances.members.map((instance) => instances.waitReady(instance, 120_000, abort.signal)));
     if (readyAll.some((ready) => !ready)) {
@@ -418,6 +420,11 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
     await faults;
     if (abort.signal.aborted) throw new Abandon();
     log(`workload done: ${workload.produced} events in ${((Date.now() - workStart) / 1000).toFixed(0)} s; faults done: ${nemesis.done.length}`);
+    const done = nemesis.counts();
+    for (const [kind, n] of Object.entries(profile.required) as Array<[FaultKind, number]>) {
+      const planned = Math.min(n, plan.filter((fault) => fault.kind === kind).length);
+      if ((done.get(kind) ?? 0) < planned) warn(`the profile asks for ${planned} ${kind} fault(s); ${done.get(kind) ?? 0} happened`);
+    }
 
     // Quiet: no new pause or resume; every operation settled; every key resumed.
     phase = 'quiet';

@@ -268,20 +268,23 @@ export class Workload {
     const rng = this.#controlPrng;
     // Resumes that are due, single keys and waves.
     for (const [wave, keys] of this.#waves) {
-      const waveKeys = keys.filter((key) => {
+      const members = keys.filter((key) => {
         const state = this.#state.get(key)!;
-        return state.kind === 'paused' && state.wave === wave && !this.#busy.has(key);
+        return state.kind === 'paused' && state.wave === wave;
       });
-      const first = waveKeys[0] === undefined ? undefined : this.#state.get(waveKeys[0]);
-      if (first === undefined) {
+      const first = members[0] === undefined ? undefined : this.#state.get(members[0]);
+      if (first?.kind !== 'paused') {
         this.#waves.delete(wave);
         continue;
       }
-      if (first.kind === 'paused' && first.resumeAt <= now) {
-        this.#waves.delete(wave);
-        if (rng.chance(0.6)) this.#launch(() => this.#bulk('resume', waveKeys));
-        else for (const key of waveKeys) this.#launch(() => this.#resume(key, this.#resumePath()));
-      }
+      if (first.resumeAt > now) continue;
+      this.#waves.delete(wave);
+      // Keys whose pause is not settled yet leave the wave and are resumed on their own later.
+      const ready = members.filter((key) => !this.#busy.has(key));
+      for (const key of members) if (this.#busy.has(key)) this.#state.set(key, { kind: 'paused', resumeAt: now, wave: undefined });
+      if (ready.length === 0) continue;
+      if (rng.chance(0.6)) this.#launch(() => this.#bulk('resume', ready));
+      else for (const key of ready) this.#launch(() => this.#resume(key, this.#resumePath()));
     }
     for (const key of this.keys) {
       const state = this.#state.get(key)!;
