@@ -62,7 +62,10 @@ export class OutputWatch {
   /** Distinct sequence numbers received per key. */
   readonly #distinct = new Map<string, Set<number>>();
   #distinctTotal = 0;
+  readonly #offsets = new Set<string>();
+  /** Records on the topic (distinct offsets), and records the reader got again at a known offset. */
   total = 0;
+  rereads = 0;
   readonly foreign: string[] = [];
 
   constructor(bootstrap: string, flow: FlowNames, errors: ErrorSampler) {
@@ -84,6 +87,14 @@ export class OutputWatch {
 
   #onOutput(messages: readonly Message[], receivedAt: number): void {
     for (const message of messages) {
+      // A record read twice at one offset is the reader's doing (a fetch position reset), not a
+      // copy on the topic: only records at distinct offsets count.
+      const at = `${message.partition}:${message.offset}`;
+      if (this.#offsets.has(at)) {
+        this.rereads++;
+        continue;
+      }
+      this.#offsets.add(at);
       this.total++;
       const key = message.key?.toString();
       let data: { key?: unknown; seq?: unknown } | undefined;
