@@ -229,10 +229,12 @@ export class Nemesis {
       const took = exit.at - sentAt;
       record.detail = `SIGTERM pid ${pid}: exited (${exit.signal ?? `code ${exit.code}`}) after ${(took / 1000).toFixed(1)} s`;
       if (exit.code === 1 || exit.signal === 'SIGKILL') {
-        // Within the deadline, but not a clean stop: the service's watchdog ended it.
+        // Within the deadline, but not a clean stop: the service ended itself (its shutdown
+        // deadline, or a client call it gave up on).
         this.#o.warn(
-          `shutdown forced: ${target.name} (pid ${pid}) did not stop cleanly after SIGTERM and ended by its own deadline ` +
-            `(${exit.signal ?? `code ${exit.code}`} after ${(took / 1000).toFixed(1)} s); its last lines: ${target.tail(4).map((l) => l.slice(0, 240)).join(' | ')}`,
+          `shutdown forced: ${target.name} (pid ${pid}) did not stop cleanly after SIGTERM: ` +
+            `${exit.signal === 'SIGKILL' ? 'it killed itself (SIGKILL)' : `exit code ${exit.code}`} after ${(took / 1000).toFixed(1)} s; ` +
+            `its last lines: ${target.tail(4).map((l) => l.slice(0, 240)).join(' | ')}`,
         );
       }
     }
