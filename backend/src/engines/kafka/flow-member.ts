@@ -23,6 +23,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
 import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
+import type { ProcessorFactory } from '../../runtime/engine.ts';
 import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
@@ -79,6 +80,8 @@ export interface FlowMemberOptions {
    * reason), and its next recovery starts it afresh: new clients, a new join.
    */
   readonly stallTimeoutMs?: number;
+  /** The processor of each task (default: the pause-aware processor with the settings' limits). */
+  readonly processor?: ProcessorFactory;
   readonly logger: Logger;
   readonly report: (flowId: string, event: ProcessingEvent) => void;
   readonly onCommit: (latencyMs: number) => void;
@@ -629,11 +632,13 @@ export class FlowMember {
     const task = new StreamTask({
       flowId,
       partition,
-      processor: new PauseAwareProcessor({
-        drainSliceSize: this.#o.runtime.drainSliceSize,
-        maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
-        maxEventBytes: this.#o.runtime.maxEventBytes,
-      }),
+      processor:
+        this.#o.processor?.(this.flow, partition) ??
+        new PauseAwareProcessor({
+          drainSliceSize: this.#o.runtime.drainSliceSize,
+          maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
+          maxEventBytes: this.#o.runtime.maxEventBytes,
+        }),
       buffer: logged,
       status: (key) => this.#o.status.get(key),
       sink: {

@@ -22,6 +22,7 @@ import type {
   EngineMetrics,
   FlowEngine,
   PartitionOwner,
+  ProcessorFactory,
   ProduceRequest,
   Readiness,
   StoredRecord,
@@ -47,6 +48,8 @@ export interface KafkaEngineOptions {
   readonly sessionTimeoutMs?: number;
   /** Extra librdkafka settings for every client (e.g. security). */
   readonly clientConfig?: ClientConfig;
+  /** The processor of each task (default: the pause-aware processor with the settings' limits). */
+  readonly processor?: ProcessorFactory;
 }
 
 interface FlowState {
@@ -169,6 +172,7 @@ export class KafkaEngine implements FlowEngine {
           memberClientId: this.#settings.http.advertisedUrl,
           instanceId: this.#instanceId,
           sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
+          ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
           logger: this.#log,
           report: (flowId, event) => this.#onReport(flowId, event),
           onCommit: (ms) => this.#onCommit(ms),
