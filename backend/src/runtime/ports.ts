@@ -90,7 +90,8 @@ export type DeadLetterReason =
   | 'INVALID_EVENT'
   | 'INVALID_COMMAND'
   | 'BUFFER_FULL'
-  | 'RECORD_TOO_LARGE';
+  | 'RECORD_TOO_LARGE'
+  | 'KEY_TOO_LARGE';
 
 /** What a task reports as it works; feeds metrics and the live event stream. */
 export type ProcessingEvent =

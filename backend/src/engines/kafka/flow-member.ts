@@ -22,6 +22,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
+import { hasErrorCode } from '../../model/errors.ts';
 import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
 import type { ProcessorFactory } from '../../runtime/engine.ts';
 import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
@@ -386,15 +387,11 @@ export class FlowMember {
     try {
       open.task.process(record, kind);
     } catch (error) {
-      // The store cannot hold this record (e.g. a key longer than it allows): route it (rule 8).
-      if (!(error instanceof RangeError)) throw error;
-      this.#send(this.flow.topics.dlq, undefined, deadLetterRecord(record, kind === 'event' ? 'INVALID_EVENT' : 'INVALID_COMMAND', error.message));
-      this.#o.report(this.flow.id, {
-        type: 'dead-lettered',
-        key: record.key?.toString('utf8') ?? null,
-        partition: record.partition,
-        reason: kind === 'event' ? 'INVALID_EVENT' : 'INVALID_COMMAND',
-      });
+      // The store cannot hold this record's key (a processor of the user's own asked it to): route
+      // it (rule 8) rather than fail the task on it for good.
+      if (!hasErrorCode(error, 'KEY_TOO_LARGE')) throw error;
+      this.#send(this.flow.topics.dlq, undefined, deadLetterRecord(record, 'KEY_TOO_LARGE', error.message));
+      this.#o.report(this.flow.id, { type: 'dead-lettered', key: record.key?.toString('utf8') ?? null, partition: record.partition, reason: 'KEY_TOO_LARGE' });
     }
   }
 
