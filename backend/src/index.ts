@@ -10,7 +10,7 @@ export type { FlowDefinition, FlowTopics, ProcessingGuarantee, RuntimeSettings, 
 export { KafkaEngine, type KafkaEngineOptions } from './engines/kafka/kafka-engine.ts';
 export { KafkaStartupError } from './engines/kafka/topics.ts';
 export { EmbeddedEngine, type EmbeddedEngineOptions } from './engines/embedded/embedded-engine.ts';
-export type { EngineEvent, EngineInfo, FlowEngine, StoredRecord } from './runtime/engine.ts';
+export type { EngineEvent, EngineInfo, FlowEngine, ProcessorFactory, StoredRecord } from './runtime/engine.ts';
 
 export { buildApp, eventPauseApp, type AppOptions, type EventPauseAppOptions } from './api/app.ts';
 

@@ -6,6 +6,7 @@
  *
  * Exit codes: 0 clean stop, 1 failure, 2 bad configuration or usage.
  */
+import './threadpool.ts';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { ConfigError, loadSettings, repoRoot, type Settings } from './config/config.ts';

@@ -3,7 +3,7 @@
  * working: event `{"id","data","timestamp"}`, status the JSON string `"ACTIVE"`/`"PAUSED"`
  * (tombstone = ACTIVE), resume command `{"action":"RESUME"}`, keys UTF-8 strings.
  */
-import type { Header, KeyStatus } from '../runtime/ports.ts';
+import type { Header, KeyStatus } from './record.ts';
 
 export interface Event {
   readonly id: string;

@@ -10,6 +10,7 @@
  * Two additions keep the promises of SEMANTICS.md: drains run in bounded slices, and while a key
  * still has buffered events its new events join the back of the buffer (rules 3 and 7).
  */
+import { MAX_BUFFERED_KEY_BYTES } from '../model/errors.ts';
 import { decodeEvent, decodeResumeCommand, HEADERS, headerValue } from '../model/wire.ts';
 import type { BufferedEvent, InputKind, InputRecord, Processor, ProcessorContext, StatusEntry } from '../runtime/ports.ts';
 
@@ -180,6 +181,11 @@ export class PauseAwareProcessor implements Processor {
         ctx.deadLetter(record, 'BUFFER_FULL', `key already holds ${count} buffered events (MAX_BUFFER_PER_KEY)`);
         return;
       }
+    }
+    // Every engine's buffer holds keys up to the same length: a longer one is routed, not fatal.
+    if (Buffer.byteLength(key) > MAX_BUFFERED_KEY_BYTES) {
+      ctx.deadLetter(record, 'KEY_TOO_LARGE', `a key of ${Buffer.byteLength(key)} UTF-8 bytes cannot be buffered (at most ${MAX_BUFFERED_KEY_BYTES})`);
+      return;
     }
     const event: BufferedEvent = {
       seq: record.offset,

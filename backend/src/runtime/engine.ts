@@ -3,8 +3,14 @@
  * entry point, the HTTP control plane, tests. The API never knows which engine runs below.
  */
 import type { FlowDefinition } from '../config/config.ts';
-import type { BufferStore, Header, KeyStatus, ProcessingEvent } from './ports.ts';
+import type { BufferStore, Header, KeyStatus, ProcessingEvent, Processor } from './ports.ts';
 import type { StatusChange, StatusTable } from './status-table.ts';
+
+/**
+ * Makes the processor of one task. Every engine takes one, so what a library user tests with the
+ * driver or the embedded engine runs unchanged on Kafka.
+ */
+export type ProcessorFactory = (flow: FlowDefinition, partition: number) => Processor;
 
 export interface EngineInfo {
   readonly kind: 'kafka' | 'embedded';

@@ -6,13 +6,9 @@
  * Imports point one way: processor -> runtime ports; adapters -> ports; api -> ports.
  */
 
-export type KeyStatus = 'ACTIVE' | 'PAUSED';
+import type { Header, KeyStatus } from '../model/record.ts';
 
-/** A record header. Kept as an ordered list: Kafka allows repeated keys and keeps their order. */
-export interface Header {
-  readonly key: string;
-  readonly value: Buffer;
-}
+export type { Header, KeyStatus };
 
 /** A record as read from an input topic. Immutable. */
 export interface InputRecord {
@@ -94,7 +90,8 @@ export type DeadLetterReason =
   | 'INVALID_EVENT'
   | 'INVALID_COMMAND'
   | 'BUFFER_FULL'
-  | 'RECORD_TOO_LARGE';
+  | 'RECORD_TOO_LARGE'
+  | 'KEY_TOO_LARGE';
 
 /** What a task reports as it works; feeds metrics and the live event stream. */
 export type ProcessingEvent =

@@ -27,6 +27,7 @@
  *     has read it (before restoring or processing changes the store again).
  * The map starts small and lmdb grows it automatically, so 200 stores open cheaply.
  */
+import { EventPauseError, MAX_BUFFERED_KEY_BYTES } from '../model/errors.ts';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
@@ -53,8 +54,9 @@ import { assertCheckpoint, type RestorableBufferStore } from './restorable.ts';
 
 /** lmdb-js's key size limit with the default page size. */
 export const LMDB_MAX_ENTRY_KEY_BYTES = 1978;
-/** Longest record key (UTF-8 bytes) the lmdb store can buffer. Longer keys throw a RangeError on append. */
+/** Longest record key (UTF-8 bytes) the lmdb store can buffer; longer keys throw KEY_TOO_LARGE. */
 export const LMDB_MAX_KEY_BYTES = LMDB_MAX_ENTRY_KEY_BYTES - ENTRY_KEY_OVERHEAD;
+if (LMDB_MAX_KEY_BYTES !== MAX_BUFFERED_KEY_BYTES) throw new Error('MAX_BUFFERED_KEY_BYTES must be the lmdb store\'s key limit');
 
 export interface LmdbBufferStoreOptions {
   /** Queued writes applied per LMDB transaction at most (default 16384). 1 = commit every write. */
@@ -331,8 +333,9 @@ function openEnv(dir: string): Db {
 
 function checkKeySize(entryKey: Buffer): void {
   if (entryKey.length > LMDB_MAX_ENTRY_KEY_BYTES) {
-    throw new RangeError(
-      `buffer key of ${entryKey.length - ENTRY_KEY_OVERHEAD} UTF-8 bytes exceeds the lmdb store's limit of ${LMDB_MAX_KEY_BYTES}`,
+    throw new EventPauseError(
+      'KEY_TOO_LARGE',
+      `buffer key of ${entryKey.length - ENTRY_KEY_OVERHEAD} UTF-8 bytes exceeds the limit of ${LMDB_MAX_KEY_BYTES}`,
     );
   }
 }

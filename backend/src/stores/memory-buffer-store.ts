@@ -7,6 +7,7 @@
  * compacted once the dead head is the larger part. Events are kept by reference, not copied: they
  * are immutable by contract (`BufferedEvent` is readonly throughout).
  */
+import { EventPauseError, MAX_BUFFERED_KEY_BYTES } from '../model/errors.ts';
 import type { BufferedEvent, DrainMark } from '../runtime/ports.ts';
 import { assertSeq, decodeEntry, decodeEntryKey, decodeMark, decodeMarkKey, isMarkKey } from './buffer-codec.ts';
 import { assertCheckpoint, type RestorableBufferStore } from './restorable.ts';
@@ -30,6 +31,10 @@ export class MemoryBufferStore implements RestorableBufferStore {
     this.#checkOpen();
     const seq = event.seq;
     assertSeq(seq);
+    // The same key limit as the lmdb store: a flow behaves the same on every engine.
+    if (Buffer.byteLength(event.key) > MAX_BUFFERED_KEY_BYTES) {
+      throw new EventPauseError('KEY_TOO_LARGE', `buffer key of ${Buffer.byteLength(event.key)} UTF-8 bytes exceeds the limit of ${MAX_BUFFERED_KEY_BYTES}`);
+    }
     const queue = this.#queues.get(event.key);
     if (queue === undefined) {
       this.#queues.set(event.key, { events: [event], head: 0 });

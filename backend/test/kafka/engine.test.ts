@@ -13,7 +13,8 @@ import type { ClientAdmin } from '../../src/engines/kafka/client.ts';
 import { KafkaEngine } from '../../src/engines/kafka/kafka-engine.ts';
 import { KafkaStartupError } from '../../src/engines/kafka/topics.ts';
 import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
-import type { EngineEvent } from '../../src/runtime/engine.ts';
+import type { EngineEvent, ProcessorFactory } from '../../src/runtime/engine.ts';
+import type { ProcessorContext } from '../../src/runtime/ports.ts';
 import { partitionForKey } from '../../src/runtime/partitioner.ts';
 import { readerConsumer } from '../../src/engines/kafka/reader.ts';
 import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
@@ -80,6 +81,35 @@ describe('KafkaEngine', () => {
       assert.match(error.message, /scripts\/init_topics\.sh/);
       return true;
     });
+  });
+
+  test('runs the processor it is given: what a library user tests with the driver runs on Kafka', async () => {
+    const t = newFlow(2);
+    flows.push(t);
+    await createTopics(admin, t.flow);
+    // A processor of the user's own: forwards each event with its value upper-cased.
+    const made: number[] = [];
+    const upper: ProcessorFactory = (flow, partition) => {
+      assert.equal(flow.id, t.flow.id);
+      made.push(partition);
+      let context: ProcessorContext;
+      return {
+        init: (ctx) => (context = ctx),
+        process: (record) => context.forward({ ...record, value: Buffer.from(record.value!.toString().toUpperCase()) }),
+        punctuate: () => undefined,
+        drainStep: () => 0,
+        close: () => undefined,
+      };
+    };
+    const engine = new KafkaEngine(settingsFor(t, 'custom'), { logger, processor: upper });
+    await engine.start();
+    try {
+      assert.deepEqual(made.sort(), [0, 1]);
+      await engine.produce(t.flow.topics.main, { key: 'u', value: Buffer.from('{"id":"u-0","data":"x"}') });
+      await eventually('the upper-cased event on the output', async () => (await engine.recent(t.flow.topics.output, 5)).some((r) => r.value?.toString() === '{"ID":"U-0","DATA":"X"}'));
+    } finally {
+      await engine.stop();
+    }
   });
 
   test('serves the FlowEngine queries: produce, recent, buffers, owner, instances, metrics, events', async () => {

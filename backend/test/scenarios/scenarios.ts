@@ -12,6 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MAX_BUFFERED_KEY_BYTES } from '../../src/model/errors.ts';
 import { HEADERS, headerValue } from '../../src/model/wire.ts';
 import type { DeadLetterReason, Header } from '../../src/runtime/ports.ts';
 import type { HarnessFactory, OutRecord, ScenarioHarness, ScenarioOptions } from './harness.ts';
@@ -247,6 +248,22 @@ export function defineScenarios(name: string, factory: HarnessFactory): void {
         await h.setStatus(key, 'ACTIVE');
         await h.sendResume(key);
         assert.deepEqual(idsOf(await h.waitForOutput(2), key), ['held-1', 'held-2']);
+      }),
+    );
+
+    it(
+      'a key too long for any buffer goes to the dead-letter topic as KEY_TOO_LARGE while paused, and flows while active (rule 8)',
+      TIMEOUT,
+      scenario({}, async (h) => {
+        const key = `long-${'k'.repeat(MAX_BUFFERED_KEY_BYTES)}`;
+        await h.setStatus(key, 'PAUSED');
+        await h.sendEvent(key, 'cannot-hold');
+        const [dead] = await h.waitForDeadLetters(1);
+        assert.equal(headerValue(dead!.headers, HEADERS.dlqReason), 'KEY_TOO_LARGE');
+        assert.match(headerValue(dead!.headers, HEADERS.dlqMessage) ?? '', new RegExp(`at most ${MAX_BUFFERED_KEY_BYTES}`));
+        await h.setStatus(key, 'ACTIVE');
+        await h.sendEvent(key, 'passes');
+        assert.deepEqual(idsOf(await h.waitForOutput(1), key), ['passes'], 'an active key needs no buffer');
       }),
     );
 

@@ -20,6 +20,7 @@ import type {
   EngineMetrics,
   FlowEngine,
   PartitionOwner,
+  ProcessorFactory,
   ProduceRequest,
   StoredRecord,
   Readiness,
@@ -38,6 +39,8 @@ export interface EmbeddedEngineOptions {
   /** Journal the cluster under `<stateDir>/embedded` (default true). */
   readonly persist?: boolean;
   readonly clock?: Clock;
+  /** The processor of each task (default: the pause-aware processor with the settings' limits). */
+  readonly processor?: ProcessorFactory;
 }
 
 /** How long one turn of the loop may step before it yields to the event loop. */
@@ -51,6 +54,7 @@ export class EmbeddedEngine implements FlowEngine {
   readonly flows: readonly FlowDefinition[];
   readonly #settings: Settings;
   readonly #logger: Logger | undefined;
+  readonly #options: EmbeddedEngineOptions;
   readonly #clock: Clock;
   readonly #dir: string | undefined;
   readonly #listeners = new Set<(event: EngineEvent) => void>();
@@ -66,6 +70,7 @@ export class EmbeddedEngine implements FlowEngine {
     this.#settings = settings;
     this.flows = settings.flows;
     this.#logger = options.logger;
+    this.#options = options;
     this.#clock = options.clock ?? Date.now;
     this.#dir = options.persist === false ? undefined : path.join(settings.runtime.stateDir, 'embedded');
     this.info = {
@@ -93,6 +98,7 @@ export class EmbeddedEngine implements FlowEngine {
         flows: this.flows,
         settings: this.#settings.runtime,
         clock: this.#clock,
+        ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
         onEvent: (event) => {
           for (const listener of this.#listeners) listener(event);
         },

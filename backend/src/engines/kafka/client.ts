@@ -193,7 +193,18 @@ class Lifecycle {
       const idle = new Promise<boolean>((resolve) => this.#idle.push(() => resolve(true)));
       const settled = await Promise.race([idle, sleep(CLOSE_IDLE_MS).then(() => false)]);
       if (!settled) {
+        // Given up on for now; closed still when its calls do come back (a consumer left open
+        // would stay in its group as a member that never polls).
         abandoned++;
+        void idle.then(() => {
+          try {
+            nativeClose(() => undefined);
+          } catch {
+            // closed already
+          }
+          this.#state = 'closed';
+          abandoned--;
+        });
         return false;
       }
     }
@@ -393,6 +404,7 @@ export class ClientProducer {
   #nextOpaque = 1;
   #deliveryErrors = 0;
   #poller: NodeJS.Timeout | undefined;
+  #connected = false;
 
   constructor(config: ClientConfig, onError?: (error: LibrdKafkaError) => void) {
     this.#life = new Lifecycle(`producer ${String(config['client.id'] ?? '')}`);
@@ -416,8 +428,14 @@ export class ClientProducer {
     return this.#life.open;
   }
 
+  /** Connected and not closing. */
+  get connected(): boolean {
+    return this.#connected && this.#life.open;
+  }
+
   connect(): Promise<void> {
     return this.#life.call<void>('connect', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#producer.connect({ timeout: TIMEOUT_MS }, (error) => done(error))).then(() => {
+      this.#connected = true;
       // Our own poll timer, not the binding's setPollInterval: that one keeps polling until the
       // close has completed, on a handle a worker thread is freeing (a use-after-free).
       this.#poller = setInterval(() => {

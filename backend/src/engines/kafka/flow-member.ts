@@ -22,7 +22,9 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
+import { hasErrorCode } from '../../model/errors.ts';
 import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
+import type { ProcessorFactory } from '../../runtime/engine.ts';
 import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
@@ -56,6 +58,8 @@ const MAX_HELD_CHANGELOG_BYTES = 64 * 1024 * 1024;
 /** An assignment whose restore failed this many times in a row restarts the member instead. */
 const MAX_ASSIGN_ATTEMPTS = 5;
 const RESTORE_LOG_EVERY = 100_000;
+/** Longest wait for an earlier owner's transaction on the changelog to be over (see #awaitStableChangelog). */
+const STABLE_CHANGELOG_WAIT_MS = 40_000;
 /** An idle member checks this often that the group coordinator answers. */
 const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 5_000;
@@ -79,6 +83,8 @@ export interface FlowMemberOptions {
    * reason), and its next recovery starts it afresh: new clients, a new join.
    */
   readonly stallTimeoutMs?: number;
+  /** The processor of each task (default: the pause-aware processor with the settings' limits). */
+  readonly processor?: ProcessorFactory;
   readonly logger: Logger;
   readonly report: (flowId: string, event: ProcessingEvent) => void;
   readonly onCommit: (latencyMs: number) => void;
@@ -159,7 +165,13 @@ export class FlowMember {
 
   /** Joins the group; resolves once the first assignment is restored and running. */
   async start(): Promise<void> {
-    await this.#connect();
+    try {
+      await this.#connect();
+    } catch (error) {
+      // Nothing of a half-made member may stay behind (a connected consumer would stay in the group).
+      await this.#closeClients();
+      throw error;
+    }
     this.#loop = this.#run();
     await Promise.race([this.#assignedOnce, this.#loop]);
   }
@@ -362,7 +374,9 @@ export class FlowMember {
   async #probe(): Promise<boolean> {
     this.#lastProbe = Date.now();
     try {
-      await this.#consumer.committed([{ topic: this.flow.topics.main, partition: 0 }], PROBE_TIMEOUT_MS);
+      // A partition whose offsets this group never commits: a stable-offsets fetch of an input
+      // partition would wait on any pending transaction and fail healthy members.
+      await this.#consumer.committed([{ topic: this.flow.topics.status, partition: 0 }], PROBE_TIMEOUT_MS);
       return true;
     } catch (error) {
       this.#lastError = `the group coordinator does not answer: ${(error as Error).message}`;
@@ -383,15 +397,11 @@ export class FlowMember {
     try {
       open.task.process(record, kind);
     } catch (error) {
-      // The store cannot hold this record (e.g. a key longer than it allows): route it (rule 8).
-      if (!(error instanceof RangeError)) throw error;
-      this.#send(this.flow.topics.dlq, undefined, deadLetterRecord(record, kind === 'event' ? 'INVALID_EVENT' : 'INVALID_COMMAND', error.message));
-      this.#o.report(this.flow.id, {
-        type: 'dead-lettered',
-        key: record.key?.toString('utf8') ?? null,
-        partition: record.partition,
-        reason: kind === 'event' ? 'INVALID_EVENT' : 'INVALID_COMMAND',
-      });
+      // The store cannot hold this record's key (a processor of the user's own asked it to): route
+      // it (rule 8) rather than fail the task on it for good.
+      if (!hasErrorCode(error, 'KEY_TOO_LARGE')) throw error;
+      this.#send(this.flow.topics.dlq, undefined, deadLetterRecord(record, 'KEY_TOO_LARGE', error.message));
+      this.#o.report(this.flow.id, { type: 'dead-lettered', key: record.key?.toString('utf8') ?? null, partition: record.partition, reason: 'KEY_TOO_LARGE' });
     }
   }
 
@@ -547,6 +557,29 @@ export class FlowMember {
     }
   }
 
+  /**
+   * Waits until no transaction is open on the changelog partitions: their last stable offset is
+   * their high watermark. Stable committed offsets (see #assign) say an earlier owner's
+   * transaction is over, not that its commit markers have reached every partition it wrote (the
+   * coordinator writes them one partition at a time); a restore up to a last stable offset still
+   * below such a marker would miss committed entries. Nobody else may write these partitions now
+   * (an earlier owner's open transaction ends within the transaction timeout), so this is bounded.
+   */
+  async #awaitStableChangelog(partitions: readonly number[]): Promise<void> {
+    const topic = this.flow.topics.changelog;
+    const list = partitions.map((partition) => ({ topic, partition }));
+    const deadline = Date.now() + STABLE_CHANGELOG_WAIT_MS;
+    for (;;) {
+      const [stable, high] = await Promise.all([this.#adminClient().listOffsets(list, 'latest', true), this.#adminClient().listOffsets(list, 'latest', false)]);
+      const open = high.filter((h) => (stable.find((s) => s.partition === h.partition)?.offset ?? -1) < h.offset).map((h) => h.partition);
+      if (open.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`changelog partitions ${open.join(',')} still hold an open transaction after ${STABLE_CHANGELOG_WAIT_MS / 1000} s`);
+      if (this.#stopping) throw new StoppedError();
+      this.#lastProgress = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
   #adminClient(): RenewingAdmin {
     if (this.#admin === undefined) throw new StoppedError('the member is not connected');
     return this.#admin;
@@ -563,6 +596,7 @@ export class FlowMember {
    */
   async #restore(stores: ReadonlyMap<number, LmdbBufferStore>): Promise<number> {
     const topic = this.flow.topics.changelog;
+    if (this.#exactlyOnce) await this.#awaitStableChangelog([...stores.keys()]);
     const ranges = [];
     for (const [partition, store] of stores) {
       const checkpoint = store.readCheckpoint();
@@ -629,11 +663,13 @@ export class FlowMember {
     const task = new StreamTask({
       flowId,
       partition,
-      processor: new PauseAwareProcessor({
-        drainSliceSize: this.#o.runtime.drainSliceSize,
-        maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
-        maxEventBytes: this.#o.runtime.maxEventBytes,
-      }),
+      processor:
+        this.#o.processor?.(this.flow, partition) ??
+        new PauseAwareProcessor({
+          drainSliceSize: this.#o.runtime.drainSliceSize,
+          maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
+          maxEventBytes: this.#o.runtime.maxEventBytes,
+        }),
       buffer: logged,
       status: (key) => this.#o.status.get(key),
       sink: {

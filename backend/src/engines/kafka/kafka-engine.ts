@@ -22,6 +22,7 @@ import type {
   EngineMetrics,
   FlowEngine,
   PartitionOwner,
+  ProcessorFactory,
   ProduceRequest,
   Readiness,
   StoredRecord,
@@ -29,7 +30,7 @@ import type {
 import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { BufferStore, ProcessingEvent } from '../../runtime/ports.ts';
 import { StatusTable } from '../../runtime/status-table.ts';
-import { type ClientConfig, type ClientConsumer, ClientProducer, errorKind, type GroupDescription, RenewingAdmin } from './client.ts';
+import { type ClientConfig, type ClientConsumer, ClientProducer, errorKind, type GroupDescription, isStaleMetadata, RenewingAdmin } from './client.ts';
 import { FlowMember } from './flow-member.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
 import { StatusFollower } from './status-follower.ts';
@@ -47,6 +48,8 @@ export interface KafkaEngineOptions {
   readonly sessionTimeoutMs?: number;
   /** Extra librdkafka settings for every client (e.g. security). */
   readonly clientConfig?: ClientConfig;
+  /** The processor of each task (default: the pause-aware processor with the settings' limits). */
+  readonly processor?: ProcessorFactory;
 }
 
 interface FlowState {
@@ -80,6 +83,8 @@ export class KafkaEngine implements FlowEngine {
   #producer: ClientProducer | undefined;
   #reader: ClientConsumer | undefined;
   #readerQueue: Promise<unknown> = Promise.resolve();
+  #renewingProducer = false;
+  #stopRequested = false;
   #started = false;
   #instanceId = '';
 
@@ -102,15 +107,25 @@ export class KafkaEngine implements FlowEngine {
     const { runtime } = this.#settings;
     this.#instanceId = this.#options.instanceId ?? loadInstanceId(path.join(runtime.stateDir, runtime.applicationId));
     this.#log.info({ brokers: this.#settings.kafkaBrokers, instanceId: this.#instanceId, guarantee: runtime.processingGuarantee }, 'starting Kafka engine');
-    this.#admin = new RenewingAdmin({ ...this.#client, 'client.id': `${this.#settings.http.advertisedUrl}/admin` }, (error) =>
-      this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
-    );
-    try {
-      await this.#checkTopics(this.#admin);
-      await this.#startFlows();
-    } catch (error) {
-      await this.stop().catch(() => undefined);
-      throw error;
+    // A cluster that is restarting or moving leaders (a coordinator loading, brokers gone) is
+    // waited for; a problem that waiting cannot fix (missing topics, bad settings) stops startup.
+    for (let attempt = 1; ; attempt++) {
+      this.#admin = new RenewingAdmin({ ...this.#client, 'client.id': `${this.#settings.http.advertisedUrl}/admin` }, (error) =>
+        this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
+      );
+      try {
+        await this.#checkTopics(this.#admin);
+        await this.#startFlows();
+        break;
+      } catch (error) {
+        await this.#teardown().catch(() => undefined);
+        const transient = !(error instanceof KafkaStartupError) && (errorKind(error) === 'retriable' || isStaleMetadata(error));
+        if (!transient || this.#stopRequested) throw error;
+        const waitMs = Math.min(10_000, 1000 * attempt);
+        this.#log.warn({ err: error, attempt, waitMs }, 'Kafka is not ready for this instance yet; trying again');
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        if (this.#stopRequested) throw error;
+      }
     }
     this.#started = true;
     this.#log.info({ flows: this.flows.map((f) => f.id) }, 'Kafka engine ready');
@@ -169,6 +184,7 @@ export class KafkaEngine implements FlowEngine {
           memberClientId: this.#settings.http.advertisedUrl,
           instanceId: this.#instanceId,
           sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
+          ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
           logger: this.#log,
           report: (flowId, event) => this.#onReport(flowId, event),
           onCommit: (ms) => this.#onCommit(ms),
@@ -180,6 +196,11 @@ export class KafkaEngine implements FlowEngine {
   }
 
   async stop(): Promise<void> {
+    this.#stopRequested = true;
+    await this.#teardown();
+  }
+
+  async #teardown(): Promise<void> {
     this.#started = false;
     await Promise.all([...this.#state.values()].map((state) => state.member?.stop()));
     await Promise.all([...this.#state.values()].map((state) => state.follower?.stop()));
@@ -210,6 +231,7 @@ export class KafkaEngine implements FlowEngine {
       const follower = state.follower?.stalledFor();
       if (follower !== undefined) reasons.push(`flow ${state.flow.id}: status table not updated for ${Math.round(follower / 1000)} s (reads of ${state.flow.topics.status} fail)`);
     }
+    if (this.#renewingProducer) reasons.push('the API producer is reconnecting: pause, resume and send fail meanwhile');
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -220,21 +242,36 @@ export class KafkaEngine implements FlowEngine {
       const report = await producer.send(topic, undefined, Buffer.from(record.key, 'utf8'), record.value, record.timestamp, record.headers ?? []);
       return { partition: report.partition, offset: report.offset };
     } catch (error) {
-      if (errorKind(error) === 'fatal' && this.#producer === producer) void this.#renewApiProducer(producer, error);
+      if ((errorKind(error) === 'fatal' || !producer.connected) && this.#producer === producer) void this.#renewApiProducer(producer, error);
       throw error;
     }
   }
 
-  /** A producer that failed for good (fenced, a call that never came back) is replaced. */
+  /**
+   * A producer that failed for good (fenced, a call that never came back, not connected) is
+   * replaced; a replacement that cannot connect is replaced again, with backoff, until one does.
+   */
   async #renewApiProducer(old: ClientProducer, cause: unknown): Promise<void> {
+    if (this.#renewingProducer) return;
+    this.#renewingProducer = true;
     this.#log.warn({ err: cause }, 'the API producer failed; replacing it');
-    const fresh = this.#newApiProducer();
-    this.#producer = fresh;
     void old.disconnect();
     try {
-      await fresh.connect();
-    } catch (error) {
-      this.#log.warn({ err: error }, 'the new API producer could not connect; the next failure replaces it again');
+      for (let attempt = 1; this.#started; attempt++) {
+        const fresh = this.#newApiProducer();
+        this.#producer = fresh;
+        try {
+          await fresh.connect();
+          this.#log.info({ attempt }, 'the API producer is connected again');
+          return;
+        } catch (error) {
+          this.#log.warn({ err: error, attempt }, 'the new API producer could not connect; trying again');
+          void fresh.disconnect();
+          await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
+        }
+      }
+    } finally {
+      this.#renewingProducer = false;
     }
   }
 

@@ -77,6 +77,7 @@ export async function readToEnd(
   if (assignment.length === 0) return ends;
   consumer.assign(assignment);
   let moved = Date.now();
+  const positions = new Map<string, number>();
   try {
     while (open.size > 0) {
       const { messages, eofs } = await consumer.consume(10_000, 200);
@@ -100,6 +101,11 @@ export async function readToEnd(
       // Transaction markers at the end are never delivered; the position moves past them.
       for (const position of consumer.position([...open.values()].map(({ topic, partition }) => ({ topic, partition })))) {
         const id = `${position.topic}:${position.partition}`;
+        // A position that moves is progress too (a long run of aborted records delivers nothing).
+        if (position.offset !== undefined && position.offset !== positions.get(id)) {
+          positions.set(id, position.offset);
+          moved = Date.now();
+        }
         const entry = open.get(id);
         if (entry !== undefined && position.offset !== undefined && position.offset >= entry.end) open.delete(id);
       }

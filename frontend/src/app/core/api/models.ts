@@ -136,7 +136,7 @@ export interface ErrorBody {
 }
 
 /** Events of GET /api/v1/events (server-sent events). */
-export type DeadLetterReason = 'MISSING_KEY' | 'INVALID_EVENT' | 'INVALID_COMMAND' | 'BUFFER_FULL' | 'RECORD_TOO_LARGE';
+export type DeadLetterReason = 'MISSING_KEY' | 'INVALID_EVENT' | 'INVALID_COMMAND' | 'BUFFER_FULL' | 'RECORD_TOO_LARGE' | 'KEY_TOO_LARGE';
 
 export type StreamEvent =
   | { readonly type: 'processed'; readonly flowId: string; readonly count: number; readonly intervalMs: number }
