@@ -251,7 +251,7 @@ describe('Kafka faults (a broker of its own)', () => {
       await until('the service is ready', async () => stdout.includes('event-pause ready'), 90_000);
       const url = /event-pause ready: (http:\/\/[^\s]+)/.exec(stdout)![1]!.replace('0.0.0.0', '127.0.0.1');
       const api = async (method: string, route: string): Promise<{ status: number; body: Record<string, unknown> }> => {
-        const response = await fetch(`${url}${route}`, { method, signal: AbortSignal.timeout(10_000) });
+        const response = await fetch(`${url}${route}`, { method, signal: AbortSignal.timeout(30_000) });
         const text = await response.text();
         return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown> };
       };

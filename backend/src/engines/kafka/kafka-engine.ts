@@ -65,6 +65,7 @@ interface FlowState {
 
 const COMMIT_LATENCIES_KEPT = 200;
 const GROUP_CACHE_MS = 1000;
+const INSTANCES_TIMEOUT_MS = 3000;
 
 export class KafkaEngine implements FlowEngine {
   readonly info: EngineInfo;
@@ -357,7 +358,10 @@ export class KafkaEngine implements FlowEngine {
 
   async instances(): Promise<string[]> {
     const urls = new Set<string>([this.#settings.http.advertisedUrl]);
-    const groups = await Promise.all(this.flows.map((flow) => this.#describeGroup(flow.id).catch(() => undefined)));
+    // Bounded: with the brokers gone a query still answers soon, from this instance alone, and
+    // says which partitions it could not search (rule 12).
+    const timeout = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), INSTANCES_TIMEOUT_MS).unref());
+    const groups = await Promise.all(this.flows.map((flow) => Promise.race([this.#describeGroup(flow.id).catch(() => undefined), timeout])));
     for (const group of groups) for (const member of group?.members ?? []) if (isUrl(member.clientId)) urls.add(member.clientId);
     return [...urls].sort();
   }
