@@ -29,7 +29,14 @@ export class StatusFollower {
     this.#table = table;
     this.#partitions = partitions;
     this.#logger = logger;
-    this.#consumer = readerConsumer(base, `${flow.topics.status}-status-follower`);
+    // Pauses must reach the table soon, also after a broker restart: the default reconnect
+    // backoff (up to 10 s) and fetch wait (500 ms) let the input run ahead of a PAUSED for seconds.
+    this.#consumer = readerConsumer(base, `${flow.topics.status}-status-follower`, {
+      'fetch.wait.max.ms': 100,
+      'fetch.error.backoff.ms': 100,
+      'reconnect.backoff.ms': 50,
+      'reconnect.backoff.max.ms': 1000,
+    });
   }
 
   /** Reads the topic up to its end offsets as of now, then follows it in the background. */
