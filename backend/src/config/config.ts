@@ -38,6 +38,12 @@ export interface RuntimeSettings {
    * producers' message.max.bytes, so an outsized record can never wedge a task.
    */
   readonly maxEventBytes: number;
+  /**
+   * Kafka engine: a task holds its input while the status table is not known to hold every
+   * status record written more than this long ago (a status reader cut off by a broker restart
+   * must not let events of a paused key through). 0 turns the check off.
+   */
+  readonly statusMaxLagMs: number;
   readonly stateDir: string;
 }
 
@@ -58,6 +64,8 @@ export interface Settings {
 
 /** 1 MiB (Kafka's default record size limit) less room for the changelog and DLQ envelopes. */
 export const DEFAULT_MAX_EVENT_BYTES = 960_000;
+/** How stale the status table may be before tasks hold their input (see RuntimeSettings.statusMaxLagMs). */
+export const DEFAULT_STATUS_MAX_LAG_MS = 3000;
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -196,6 +204,7 @@ export function loadSettings(env: Env = process.env): Settings {
       drainSliceSize: intSetting(env, 'DRAIN_SLICE_SIZE', 2000, 1, 1_000_000),
       maxBufferPerKey: intSetting(env, 'MAX_BUFFER_PER_KEY', 0, 0, Number.MAX_SAFE_INTEGER),
       maxEventBytes: intSetting(env, 'MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, 1024, 256 * 1024 * 1024),
+      statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
       stateDir: env.STATE_DIR ?? path.join(repoRoot(), '.data', 'state'),
     },
     http: { host, port, apiToken, corsOrigins, advertisedUrl },

@@ -63,6 +63,8 @@ const STABLE_CHANGELOG_WAIT_MS = 40_000;
 /** An idle member checks this often that the group coordinator answers. */
 const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 5_000;
+/** While holding input for a stale status table, the member polls this often. */
+const HOLD_BACKOFF_MS = 50;
 /** Default of FlowMemberOptions.stallTimeoutMs. */
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
@@ -83,6 +85,11 @@ export interface FlowMemberOptions {
    * reason), and its next recovery starts it afresh: new clients, a new join.
    */
   readonly stallTimeoutMs?: number;
+  /**
+   * How far behind its status topic the status table may be (StatusFollower.lag): past
+   * `runtime.statusMaxLagMs` the member holds its input, drains and punctuation until it is current.
+   */
+  readonly statusLagMs?: () => number;
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
   readonly logger: Logger;
@@ -154,6 +161,8 @@ export class FlowMember {
   #phase = 'joining the consumer group';
   #lastError: string | undefined;
   #restarts = 0;
+  /** Since when the member holds its input for a stale status table (undefined: not holding). */
+  #holdingSince: number | undefined;
 
   constructor(options: FlowMemberOptions) {
     this.flow = options.flow;
@@ -323,7 +332,13 @@ export class FlowMember {
     }
     if (this.#overflow.length > 0) await this.#flushOverflow();
 
-    const { messages } = await this.#consumer.consume(POLL_BATCH, this.#draining ? 0 : IDLE_POLL_MS);
+    let { messages } = await this.#consumer.consume(POLL_BATCH, this.#draining ? 0 : IDLE_POLL_MS);
+    // Checked after the poll: the status table must be current for what is processed now.
+    const holding = this.#statusBehind();
+    if (holding && messages.length > 0) {
+      await this.#holdInput(messages);
+      messages = [];
+    }
     // An idle poll says nothing (it returns empty while the brokers are gone too): now and then a
     // round trip to the group coordinator proves the member can still make progress.
     const idle = messages.length === 0 && !this.#dirty;
@@ -342,13 +357,13 @@ export class FlowMember {
     if (last !== undefined) this.#noteProcessed(last);
 
     let drained = 0;
-    for (const { task } of this.#tasks.values()) drained += task.drainStep(this.#o.runtime.drainSliceSize);
+    if (!holding) for (const { task } of this.#tasks.values()) drained += task.drainStep(this.#o.runtime.drainSliceSize);
     this.#draining = drained > 0;
     if (drained > 0) this.#dirty = true;
 
     const now = Date.now();
     for (const open of this.#tasks.values()) {
-      if (now >= open.nextPunctuate) {
+      if (!holding && now >= open.nextPunctuate) {
         open.nextPunctuate = now + this.#o.runtime.punctuateIntervalMs;
         open.task.punctuate(now);
       }
@@ -365,6 +380,39 @@ export class FlowMember {
     }
     this.#lastProgress = Date.now();
     this.#lastError = undefined;
+  }
+
+  /** True while the status table may miss status records older than `statusMaxLagMs`. */
+  #statusBehind(): boolean {
+    const limit = this.#o.runtime.statusMaxLagMs;
+    const lag = this.#o.statusLagMs?.() ?? 0;
+    const behind = limit > 0 && lag > limit;
+    if (behind !== (this.#holdingSince !== undefined)) {
+      if (behind) {
+        this.#holdingSince = Date.now();
+        this.#log.warn({ lagMs: lag, limitMs: limit }, 'status table behind its topic: holding input until it is current');
+      } else {
+        this.#log.info({ heldMs: Date.now() - this.#holdingSince! }, 'status table current again: processing');
+        this.#holdingSince = undefined;
+      }
+    }
+    return behind;
+  }
+
+  /**
+   * Puts a polled batch back: each partition is sought to its first message, so the records are
+   * polled again once the status table is current. Nothing of the batch was processed.
+   */
+  async #holdInput(messages: readonly Message[]): Promise<void> {
+    const first = new Map<string, Message>();
+    for (const message of messages) {
+      const id = `${message.topic}:${message.partition}`;
+      if (!first.has(id) && this.#tasks.has(message.partition)) first.set(id, message);
+    }
+    for (const message of first.values()) {
+      await this.#consumer.seek({ topic: message.topic, partition: message.partition, offset: message.offset });
+    }
+    await new Promise((resolve) => setTimeout(resolve, HOLD_BACKOFF_MS));
   }
 
   /**

@@ -50,6 +50,8 @@ export interface KafkaEngineOptions {
   readonly clientConfig?: ClientConfig;
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
+  /** Extra librdkafka settings for the status topic's reader (tuning; tests make it slow with them). */
+  readonly statusReaderConfig?: ClientConfig;
 }
 
 interface FlowState {
@@ -169,7 +171,7 @@ export class KafkaEngine implements FlowEngine {
 
     await Promise.all(
       [...this.#state.values()].map(async (state) => {
-        const follower = new StatusFollower(this.#admin!, this.#client, state.flow, state.partitions, state.table, this.#log);
+        const follower = new StatusFollower(this.#admin!, this.#client, state.flow, state.partitions, state.table, this.#log, this.#options.statusReaderConfig);
         state.follower = follower;
         await follower.start();
       }),
@@ -185,6 +187,7 @@ export class KafkaEngine implements FlowEngine {
           memberClientId: this.#settings.http.advertisedUrl,
           instanceId: this.#instanceId,
           sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
+          statusLagMs: () => state.follower?.lag() ?? 0,
           ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
           logger: this.#log,
           report: (flowId, event) => this.#onReport(flowId, event),
@@ -230,7 +233,10 @@ export class KafkaEngine implements FlowEngine {
       const member = state.member?.readiness() ?? { ready: false, reason: `flow ${state.flow.id}: not started` };
       if (!member.ready) reasons.push(member.reason ?? `flow ${state.flow.id}: not ready`);
       const follower = state.follower?.stalledFor();
-      if (follower !== undefined) reasons.push(`flow ${state.flow.id}: status table not updated for ${Math.round(follower / 1000)} s (reads of ${state.flow.topics.status} fail)`);
+      if (follower !== undefined) {
+        const why = state.follower?.lastError ?? `its reads of ${state.flow.topics.status} are behind`;
+        reasons.push(`flow ${state.flow.id}: status table not known current for ${Math.round(follower / 1000)} s, tasks hold their input (${why})`);
+      }
     }
     if (this.#renewingProducer) reasons.push('the API producer is reconnecting: pause, resume and send fail meanwhile');
     return { ready: reasons.length === 0, reasons };

@@ -2,6 +2,13 @@
  * Keeps a flow's StatusTable equal to its status topic (rule 10): a group-less consumer reads
  * every partition from the beginning, is caught up to the end offsets of startup before any
  * task processes, and then follows the topic for as long as the engine runs.
+ *
+ * How current the table is, is measured, not assumed: every BARRIER_INTERVAL_MS the follower
+ * asks the brokers for the status topic's end offsets; once its reads pass them, the table holds
+ * every status record written before the question was asked (`freshAsOf`). Tasks hold their input
+ * while that is older than the configured lag (FlowMember, `statusMaxLagMs`), so a reader cut off
+ * by a broker restart, or far behind on an overloaded machine, cannot let events of a key paused
+ * seconds ago through. A follower that stays behind renews its consumer.
  */
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../../config/config.ts';
@@ -9,33 +16,58 @@ import type { StatusTable } from '../../runtime/status-table.ts';
 import type { ClientConfig, ClientConsumer, Message, OffsetsAdmin } from './client.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
 
+/** How often the follower asks for the status topic's end offsets. */
+const BARRIER_INTERVAL_MS = 250;
+/** A follower behind for this long renews its consumer (at most this often). */
+const RENEW_AFTER_MS = 15_000;
+/** Past this, readiness names the follower. */
+const NOT_READY_AFTER_MS = 10_000;
+
 export class StatusFollower {
   readonly #admin: OffsetsAdmin;
+  readonly #base: ClientConfig;
   readonly #flow: FlowDefinition;
   readonly #table: StatusTable;
   readonly #logger: Logger;
-  readonly #consumer: ClientConsumer;
+  #consumer: ClientConsumer;
   readonly #partitions: number;
   /** Next offset to apply per partition: records are applied once, in order. */
   readonly #next = new Map<number, number>();
   #stopping = false;
   #loop: Promise<void> | undefined;
-  /** Since when reads of the status topic fail (undefined while they succeed). */
-  #failingSince: number | undefined;
+  #barrierLoop: Promise<void> | undefined;
+  readonly #wakers = new Set<() => void>();
+  /** The table holds every status record written before this time (ms since the epoch). */
+  #freshAsOf = 0;
+  /** End offsets asked for at `at`, not reached yet. */
+  #barrier: { at: number; ends: ReadonlyMap<number, number> } | undefined;
+  #renewedAt = Date.now();
+  #renewals = 0;
+  #lastError: string | undefined;
 
-  constructor(admin: OffsetsAdmin, base: ClientConfig, flow: FlowDefinition, partitions: number, table: StatusTable, logger: Logger) {
+  readonly #extra: ClientConfig;
+
+  /** `extra`: librdkafka settings of this reader only, applied last. */
+  constructor(admin: OffsetsAdmin, base: ClientConfig, flow: FlowDefinition, partitions: number, table: StatusTable, logger: Logger, extra: ClientConfig = {}) {
     this.#admin = admin;
+    this.#base = base;
+    this.#extra = extra;
     this.#flow = flow;
     this.#table = table;
     this.#partitions = partitions;
     this.#logger = logger;
+    this.#consumer = this.#newConsumer();
+  }
+
+  #newConsumer(): ClientConsumer {
     // Pauses must reach the table soon, also after a broker restart: the default reconnect
     // backoff (up to 10 s) and fetch wait (500 ms) let the input run ahead of a PAUSED for seconds.
-    this.#consumer = readerConsumer(base, `${flow.topics.status}-status-follower`, {
+    return readerConsumer(this.#base, `${this.#flow.topics.status}-status-follower`, {
       'fetch.wait.max.ms': 100,
       'fetch.error.backoff.ms': 100,
       'reconnect.backoff.ms': 50,
       'reconnect.backoff.max.ms': 1000,
+      ...this.#extra,
     });
   }
 
@@ -50,40 +82,137 @@ export class StatusFollower {
       { flow: this.#flow.id, topic, pausedKeys: this.#table.pausedCount, ms: Date.now() - started },
       'status table caught up',
     );
-    const assignment = ranges.map(({ partition }) => ({
-      topic,
-      partition,
-      offset: Math.max(ends.get(`${topic}:${partition}`) ?? 0, this.#next.get(partition) ?? 0),
-    }));
-    this.#consumer.assign(assignment);
+    for (const { partition } of ranges) {
+      this.#next.set(partition, Math.max(ends.get(`${topic}:${partition}`) ?? 0, this.#next.get(partition) ?? 0));
+    }
+    this.#freshAsOf = started;
+    this.#assign();
     this.#loop = this.#follow();
+    this.#barrierLoop = this.#barriers();
   }
 
-  /** How long reads of the status topic have been failing, past 10 s; undefined when fine. */
+  /**
+   * How far behind the status topic the table may be, in ms: the age of the newest moment as of
+   * which it is known to hold every status record.
+   */
+  lag(): number {
+    return Math.max(0, Date.now() - this.#freshAsOf);
+  }
+
+  /** How long the table has not been known current, past 10 s; undefined when fine. */
   stalledFor(): number | undefined {
-    if (this.#failingSince === undefined) return undefined;
-    const failing = Date.now() - this.#failingSince;
-    return failing > 10_000 ? failing : undefined;
+    const lag = this.lag();
+    return lag > NOT_READY_AFTER_MS ? lag : undefined;
+  }
+
+  /** Why the table is behind (the last failure), for readiness. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  get renewals(): number {
+    return this.#renewals;
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    await this.#loop;
+    for (const wake of this.#wakers) wake();
+    await Promise.all([this.#loop, this.#barrierLoop]);
     await this.#consumer.disconnect();
+  }
+
+  #assign(): void {
+    const topic = this.#flow.topics.status;
+    this.#consumer.assign([...this.#next].map(([partition, offset]) => ({ topic, partition, offset })));
   }
 
   async #follow(): Promise<void> {
     while (!this.#stopping) {
       try {
-        const { messages } = await this.#consumer.consume(1000, 200);
-        this.#failingSince = undefined;
+        const { messages } = await this.#consumer.consume(1000, 100);
         this.#apply(messages);
+        this.#checkBarrier();
       } catch (error) {
-        this.#failingSince ??= Date.now();
+        this.#lastError = `reading ${this.#flow.topics.status} failed: ${(error as Error).message}`;
         this.#logger.warn({ flow: this.#flow.id, err: error }, 'status topic read failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await this.#sleep(500);
       }
+      if (this.lag() > RENEW_AFTER_MS && Date.now() - this.#renewedAt > RENEW_AFTER_MS && !this.#stopping) await this.#renew();
     }
+  }
+
+  /** Asks for the end offsets every BARRIER_INTERVAL_MS, one question at a time. */
+  async #barriers(): Promise<void> {
+    const topic = this.#flow.topics.status;
+    const partitions = Array.from({ length: this.#partitions }, (_, partition) => ({ topic, partition }));
+    while (!this.#stopping) {
+      if (this.#barrier === undefined) {
+        const at = Date.now();
+        try {
+          const ends = await this.#admin.listOffsets(partitions, 'latest', true);
+          this.#barrier = { at, ends: new Map(ends.map((end) => [end.partition, end.offset])) };
+          this.#checkBarrier();
+        } catch (error) {
+          this.#lastError = `end offsets of ${topic} unknown: ${(error as Error).message}`;
+          this.#logger.debug({ flow: this.#flow.id, err: error }, 'status topic end offsets unknown');
+        }
+      }
+      await this.#sleep(BARRIER_INTERVAL_MS);
+    }
+  }
+
+  /** Moves freshAsOf once the reads have passed the end offsets asked for. */
+  #checkBarrier(): void {
+    const barrier = this.#barrier;
+    if (barrier === undefined) return;
+    let positions: Map<number, number> | undefined;
+    for (const [partition, end] of barrier.ends) {
+      if ((this.#next.get(partition) ?? 0) >= end) continue;
+      // Transaction markers are never delivered: the consumer's position moves past them.
+      try {
+        positions ??= new Map(
+          this.#consumer
+            .position()
+            .filter((position) => position.offset !== undefined && position.offset >= 0)
+            .map((position) => [position.partition, position.offset!]),
+        );
+      } catch {
+        return; // a consumer being renewed: not known yet
+      }
+      if ((positions.get(partition) ?? 0) < end) return;
+    }
+    this.#freshAsOf = barrier.at;
+    this.#barrier = undefined;
+    this.#lastError = undefined;
+  }
+
+  /** A new consumer, from the next offsets to apply: one kept after a fault can stay broken. */
+  async #renew(): Promise<void> {
+    this.#renewedAt = Date.now();
+    this.#renewals++;
+    this.#logger.warn({ flow: this.#flow.id, lagMs: this.lag(), lastError: this.#lastError }, 'status table behind; renewing its consumer');
+    const old = this.#consumer;
+    this.#consumer = this.#newConsumer();
+    void old.disconnect().catch(() => false);
+    try {
+      await this.#consumer.connect();
+      this.#assign();
+    } catch (error) {
+      this.#lastError = `reconnecting to ${this.#flow.topics.status} failed: ${(error as Error).message}`;
+      this.#logger.warn({ flow: this.#flow.id, err: error }, 'status follower reconnect failed; retrying');
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#wakers.add(wake);
+    });
   }
 
   #apply(messages: readonly Message[]): void {
