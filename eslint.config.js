@@ -55,6 +55,19 @@ export default tseslint.config(
     },
   },
   {
+    // The runtime's loop reads the time and waits through its Clock port only, so the simulation
+    // can run it on virtual time (issue 9).
+    files: ['backend/src/engines/kafka/flow-member.ts', 'backend/src/engines/kafka/status-follower.ts', 'backend/src/engines/kafka/reader.ts'],
+    rules: {
+      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'use the Clock port (clock.sleep)' }, { name: 'setInterval', message: 'use the Clock port' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'use the Clock port (clock.now())' },
+        { object: 'performance', property: 'now', message: 'use the Clock port (clock.now())' },
+      ],
+    },
+  },
+  {
     files: ['frontend/src/**/*.ts'],
     languageOptions: { parserOptions: { experimentalDecorators: true } },
     rules: {

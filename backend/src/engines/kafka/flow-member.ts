@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
 import { hasErrorCode } from '../../model/errors.ts';
 import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
+import { type Clock, systemClock } from '../../runtime/clock.ts';
 import type { ProcessorFactory } from '../../runtime/engine.ts';
 import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
@@ -93,6 +94,8 @@ export interface FlowMemberOptions {
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
   readonly logger: Logger;
+  /** Time and waits (default: the wall clock; the simulation's is virtual). */
+  readonly clock?: Clock;
   readonly report: (flowId: string, event: ProcessingEvent) => void;
   readonly onCommit: (latencyMs: number) => void;
 }
@@ -122,6 +125,7 @@ export class FlowMember {
   readonly #o: FlowMemberOptions;
   readonly #log: Logger;
   readonly #exactlyOnce: boolean;
+  readonly #clock: Clock;
   #consumer!: ClientConsumer;
   #producer!: ClientProducer;
   /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
@@ -134,7 +138,7 @@ export class FlowMember {
   readonly #offsets = new Map<string, { topic: string; partition: number; offset: number }>();
   #dirty = false;
   #writesSinceCommit = 0;
-  #lastCommit = Date.now();
+  #lastCommit: number;
   #overflow: PendingSend[] = [];
   /**
    * at_least_once only: changelog tombstones (and drain marks) of the current commit interval,
@@ -155,8 +159,8 @@ export class FlowMember {
   #assignFailures = 0;
   #heldChangelogBytes = 0;
   /** When the loop last completed a step (or a restore made headway). */
-  #lastProgress = Date.now();
-  #lastProbe = Date.now();
+  #lastProgress: number;
+  #lastProbe: number;
   /** What the member is doing while not ready, or the last failure. */
   #phase = 'joining the consumer group';
   #lastError: string | undefined;
@@ -169,6 +173,8 @@ export class FlowMember {
     this.#o = options;
     this.#log = options.logger.child({ flow: options.flow.id });
     this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
+    this.#clock = options.clock ?? systemClock;
+    this.#lastCommit = this.#lastProgress = this.#lastProbe = this.#clock.now();
     this.#assignedOnce = new Promise((resolve) => (this.#resolveAssigned = resolve));
   }
 
@@ -198,7 +204,7 @@ export class FlowMember {
 
   /** Ready or not, and why not: what the member is doing, or how long it has been stuck. */
   readiness(): { ready: boolean; reason?: string } {
-    const stalled = Date.now() - this.#lastProgress;
+    const stalled = this.#clock.now() - this.#lastProgress;
     const limit = this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     if (stalled > limit) {
       const why = this.#lastError === undefined ? this.#phase : `last error: ${this.#lastError}`;
@@ -342,8 +348,8 @@ export class FlowMember {
     // An idle poll says nothing (it returns empty while the brokers are gone too): now and then a
     // round trip to the group coordinator proves the member can still make progress.
     const idle = messages.length === 0 && !this.#dirty;
-    if (!idle) this.#lastProbe = Date.now();
-    else if (Date.now() - this.#lastProbe >= PROBE_INTERVAL_MS && !(await this.#probe())) return;
+    if (!idle) this.#lastProbe = this.#clock.now();
+    else if (this.#clock.now() - this.#lastProbe >= PROBE_INTERVAL_MS && !(await this.#probe())) return;
     const trigger = this.flow.topics.trigger;
     // Offsets are noted when the batch moves to another partition, not per record (hot path).
     let last: Message | undefined;
@@ -361,7 +367,7 @@ export class FlowMember {
     this.#draining = drained > 0;
     if (drained > 0) this.#dirty = true;
 
-    const now = Date.now();
+    const now = this.#clock.now();
     for (const open of this.#tasks.values()) {
       if (!holding && now >= open.nextPunctuate) {
         open.nextPunctuate = now + this.#o.runtime.punctuateIntervalMs;
@@ -378,7 +384,7 @@ export class FlowMember {
     if (this.#dirty && due && !lostQueued) {
       await this.#commit();
     }
-    this.#lastProgress = Date.now();
+    this.#lastProgress = this.#clock.now();
     this.#lastError = undefined;
   }
 
@@ -389,10 +395,10 @@ export class FlowMember {
     const behind = limit > 0 && lag > limit;
     if (behind !== (this.#holdingSince !== undefined)) {
       if (behind) {
-        this.#holdingSince = Date.now();
+        this.#holdingSince = this.#clock.now();
         this.#log.warn({ lagMs: lag, limitMs: limit }, 'status table behind its topic: holding input until it is current');
       } else {
-        this.#log.info({ heldMs: Date.now() - this.#holdingSince! }, 'status table current again: processing');
+        this.#log.info({ heldMs: this.#clock.now() - this.#holdingSince! }, 'status table current again: processing');
         this.#holdingSince = undefined;
       }
     }
@@ -412,7 +418,7 @@ export class FlowMember {
     for (const message of first.values()) {
       await this.#consumer.seek({ topic: message.topic, partition: message.partition, offset: message.offset });
     }
-    await new Promise((resolve) => setTimeout(resolve, HOLD_BACKOFF_MS));
+    await this.#clock.sleep(HOLD_BACKOFF_MS);
   }
 
   /**
@@ -420,7 +426,7 @@ export class FlowMember {
    * been able to answer for the stall timeout restarts with new clients (RestartMemberError).
    */
   async #probe(): Promise<boolean> {
-    this.#lastProbe = Date.now();
+    this.#lastProbe = this.#clock.now();
     try {
       // A partition whose offsets this group never commits: a stable-offsets fetch of an input
       // partition would wait on any pending transaction and fail healthy members.
@@ -429,7 +435,7 @@ export class FlowMember {
     } catch (error) {
       this.#lastError = `the group coordinator does not answer: ${(error as Error).message}`;
       this.#log.warn({ err: error }, 'the group coordinator does not answer');
-      if (Date.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)) {
+      if (this.#clock.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)) {
         throw new RestartMemberError(`no progress within the stall timeout: ${this.#lastError}`, { cause: error });
       }
       return false;
@@ -477,13 +483,13 @@ export class FlowMember {
       } catch (error) {
         if (!isQueueFull(error)) throw error;
         this.#producer.poll();
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await this.#clock.sleep(5);
       }
     }
   }
 
   async #commit(): Promise<void> {
-    const started = performance.now();
+    const started = this.#clock.now();
     await this.#flushOverflow();
     const offsets = [...this.#offsets.values()];
     if (this.#exactlyOnce) {
@@ -503,8 +509,8 @@ export class FlowMember {
     }
     this.#dirty = false;
     this.#writesSinceCommit = 0;
-    this.#lastCommit = Date.now();
-    this.#o.onCommit(performance.now() - started);
+    this.#lastCommit = this.#clock.now();
+    this.#o.onCommit(this.#clock.now() - started);
   }
 
   /** at_least_once: waits until everything queued is delivered; throws if anything was not. */
@@ -554,7 +560,7 @@ export class FlowMember {
     const numbers = [...new Set(partitions.map((p) => p.partition))].sort((a, b) => a - b);
     this.#phase = `restoring partitions ${numbers.join(',') || '(none)'}`;
     this.#log.info({ partitions: numbers }, 'partitions assigned; restoring buffers');
-    const started = Date.now();
+    const started = this.#clock.now();
     const stores = new Map<number, LmdbBufferStore>();
     try {
       // Committed offsets first: with read_committed the fetch waits until no transaction that
@@ -578,7 +584,7 @@ export class FlowMember {
       for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
-      this.#log.info({ partitions: numbers, restoredRecords: restored, ms: Date.now() - started }, 'tasks ready');
+      this.#log.info({ partitions: numbers, restoredRecords: restored, ms: this.#clock.now() - started }, 'tasks ready');
       this.#assignFailures = 0;
       this.#ready = true;
       this.#resolveAssigned();
@@ -616,15 +622,15 @@ export class FlowMember {
   async #awaitStableChangelog(partitions: readonly number[]): Promise<void> {
     const topic = this.flow.topics.changelog;
     const list = partitions.map((partition) => ({ topic, partition }));
-    const deadline = Date.now() + STABLE_CHANGELOG_WAIT_MS;
+    const deadline = this.#clock.now() + STABLE_CHANGELOG_WAIT_MS;
     for (;;) {
       const [stable, high] = await Promise.all([this.#adminClient().listOffsets(list, 'latest', true), this.#adminClient().listOffsets(list, 'latest', false)]);
       const open = high.filter((h) => (stable.find((s) => s.partition === h.partition)?.offset ?? -1) < h.offset).map((h) => h.partition);
       if (open.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`changelog partitions ${open.join(',')} still hold an open transaction after ${STABLE_CHANGELOG_WAIT_MS / 1000} s`);
+      if (this.#clock.now() > deadline) throw new Error(`changelog partitions ${open.join(',')} still hold an open transaction after ${STABLE_CHANGELOG_WAIT_MS / 1000} s`);
       if (this.#stopping) throw new StoppedError();
-      this.#lastProgress = Date.now();
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      this.#lastProgress = this.#clock.now();
+      await this.#clock.sleep(200);
     }
   }
 
@@ -659,7 +665,7 @@ export class FlowMember {
     try {
       await reader.connect();
       await readToEnd(this.#adminClient(), reader, ranges, (messages) => {
-        this.#lastProgress = Date.now();
+        this.#lastProgress = this.#clock.now();
         for (const message of messages) {
           const key = message.key;
           if (key === null || key === undefined) continue;
@@ -671,7 +677,7 @@ export class FlowMember {
           this.#log.info({ topic, records }, 'restoring buffers from changelog');
         }
         if (this.#stopping) throw new StoppedError();
-      });
+      }, this.#clock);
     } finally {
       await reader.disconnect();
     }
@@ -687,7 +693,7 @@ export class FlowMember {
     const changelog = this.flow.topics.changelog;
     let trimming = false;
     const logged = new LoggedBufferStore(store, (entryKey, entryValue) => {
-      const record = { key: entryKey, value: entryValue, headers: [], timestamp: Date.now() };
+      const record = { key: entryKey, value: entryValue, headers: [], timestamp: this.#clock.now() };
       // at_least_once: a drain's tombstone waits for the output it stands for (see #heldChangelog),
       // and drain marks wait with them, in order (a mark's removal must not land before its
       // drain's tombstones, nor after a newer mark). A trim's tombstones stand for no output and
@@ -736,7 +742,7 @@ export class FlowMember {
       store,
       logged,
       task,
-      nextPunctuate: Date.now() + this.#o.runtime.punctuateIntervalMs,
+      nextPunctuate: this.#clock.now() + this.#o.runtime.punctuateIntervalMs,
       buffered,
     });
   }
@@ -797,10 +803,10 @@ export class FlowMember {
     const kind = errorKind(error);
     this.#lastError = (error as Error)?.message ?? String(error);
     this.#log.warn({ err: error, kind, failures: this.#failures }, 'processing failed; recovering');
-    if (this.#failures > 1) await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** this.#failures)));
+    if (this.#failures > 1) await this.#clock.sleep(Math.min(5000, 200 * 2 ** this.#failures));
     if (this.#stopping) return;
     // Stuck for longer than the stall timeout: whatever the error, start afresh.
-    const stalled = Date.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
+    const stalled = this.#clock.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
     if (stalled) this.#log.warn({ failures: this.#failures }, 'no progress within the stall timeout: restarting the member with new clients');
     const aborted = !stalled && kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
     try {

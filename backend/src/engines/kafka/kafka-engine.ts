@@ -34,6 +34,7 @@ import { type ClientConfig, type ClientConsumer, ClientProducer, errorKind, type
 import { FlowMember } from './flow-member.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
 import { StatusFollower } from './status-follower.ts';
+import type { Clock } from '../../runtime/clock.ts';
 import { checkFlowTopics, KafkaStartupError } from './topics.ts';
 
 export interface KafkaEngineOptions {
@@ -52,6 +53,8 @@ export interface KafkaEngineOptions {
   readonly processor?: ProcessorFactory;
   /** Extra librdkafka settings for the status topic's reader (tuning; tests make it slow with them). */
   readonly statusReaderConfig?: ClientConfig;
+  /** Time and waits of the members and status followers (default: the wall clock). */
+  readonly clock?: Clock;
 }
 
 interface FlowState {
@@ -171,7 +174,16 @@ export class KafkaEngine implements FlowEngine {
 
     await Promise.all(
       [...this.#state.values()].map(async (state) => {
-        const follower = new StatusFollower(this.#admin!, this.#client, state.flow, state.partitions, state.table, this.#log, this.#options.statusReaderConfig);
+        const follower = new StatusFollower({
+          admin: this.#admin!,
+          client: this.#client,
+          flow: state.flow,
+          partitions: state.partitions,
+          table: state.table,
+          logger: this.#log,
+          ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
+          ...(this.#options.statusReaderConfig === undefined ? {} : { readerConfig: this.#options.statusReaderConfig }),
+        });
         state.follower = follower;
         await follower.start();
       }),
@@ -189,6 +201,7 @@ export class KafkaEngine implements FlowEngine {
           sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
           statusLagMs: () => state.follower?.lag() ?? 0,
           ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
+          ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
           logger: this.#log,
           report: (flowId, event) => this.#onReport(flowId, event),
           onCommit: (ms) => this.#onCommit(ms),

@@ -3,6 +3,7 @@
  * stable offset) with a group-less consumer: used to restore buffer stores from their changelog,
  * to catch the status table up, and to show the tail of a topic.
  */
+import { type Clock, systemClock } from '../../runtime/clock.ts';
 import type { Header, InputRecord } from '../../runtime/ports.ts';
 import { type ClientConfig, ClientConsumer, ClientTimeoutError, fromClientHeaders, type Message, OFFSET_BEGINNING, type OffsetsAdmin } from './client.ts';
 
@@ -55,6 +56,7 @@ export async function readToEnd(
   consumer: ClientConsumer,
   ranges: readonly ReadRange[],
   onBatch: (messages: readonly Message[]) => void,
+  clock: Clock = systemClock,
 ): Promise<Map<string, number>> {
   const ends = new Map<string, number>();
   if (ranges.length === 0) return ends;
@@ -76,13 +78,13 @@ export async function readToEnd(
   }
   if (assignment.length === 0) return ends;
   consumer.assign(assignment);
-  let moved = Date.now();
+  let moved = clock.now();
   const positions = new Map<string, number>();
   try {
     while (open.size > 0) {
       const { messages, eofs } = await consumer.consume(10_000, 200);
-      if (messages.length > 0 || eofs.length > 0) moved = Date.now();
-      else if (Date.now() - moved > STALL_MS) {
+      if (messages.length > 0 || eofs.length > 0) moved = clock.now();
+      else if (clock.now() - moved > STALL_MS) {
         const waiting = [...open.keys()].join(', ');
         throw new ClientTimeoutError(`reading ${waiting} to its end: nothing arrived for ${STALL_MS / 1000} s`);
       }
@@ -104,7 +106,7 @@ export async function readToEnd(
         // A position that moves is progress too (a long run of aborted records delivers nothing).
         if (position.offset !== undefined && position.offset !== positions.get(id)) {
           positions.set(id, position.offset);
-          moved = Date.now();
+          moved = clock.now();
         }
         const entry = open.get(id);
         if (entry !== undefined && position.offset !== undefined && position.offset >= entry.end) open.delete(id);

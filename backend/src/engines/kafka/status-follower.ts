@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { FlowDefinition } from '../../config/config.ts';
+import { type Clock, systemClock } from '../../runtime/clock.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
 import type { ClientConfig, ClientConsumer, Message, OffsetsAdmin } from './client.ts';
 import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
@@ -22,6 +23,21 @@ const BARRIER_INTERVAL_MS = 250;
 const RENEW_AFTER_MS = 15_000;
 /** Past this, readiness names the follower. */
 const NOT_READY_AFTER_MS = 10_000;
+
+export interface StatusFollowerOptions {
+  /** End-offset lookups (the engine's admin client). */
+  readonly admin: OffsetsAdmin;
+  /** Connection settings shared by every client. */
+  readonly client: ClientConfig;
+  readonly flow: FlowDefinition;
+  /** Partition count of the status topic. */
+  readonly partitions: number;
+  readonly table: StatusTable;
+  readonly logger: Logger;
+  /** librdkafka settings of this reader only, applied last. */
+  readonly readerConfig?: ClientConfig;
+  readonly clock?: Clock;
+}
 
 export class StatusFollower {
   readonly #admin: OffsetsAdmin;
@@ -36,26 +52,28 @@ export class StatusFollower {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #barrierLoop: Promise<void> | undefined;
-  readonly #wakers = new Set<() => void>();
+  readonly #stop = new AbortController();
+  readonly #clock: Clock;
   /** The table holds every status record written before this time (ms since the epoch). */
   #freshAsOf = 0;
   /** End offsets asked for at `at`, not reached yet. */
   #barrier: { at: number; ends: ReadonlyMap<number, number> } | undefined;
-  #renewedAt = Date.now();
+  #renewedAt: number;
   #renewals = 0;
   #lastError: string | undefined;
 
   readonly #extra: ClientConfig;
 
-  /** `extra`: librdkafka settings of this reader only, applied last. */
-  constructor(admin: OffsetsAdmin, base: ClientConfig, flow: FlowDefinition, partitions: number, table: StatusTable, logger: Logger, extra: ClientConfig = {}) {
-    this.#admin = admin;
-    this.#base = base;
-    this.#extra = extra;
-    this.#flow = flow;
-    this.#table = table;
-    this.#partitions = partitions;
-    this.#logger = logger;
+  constructor(options: StatusFollowerOptions) {
+    this.#admin = options.admin;
+    this.#base = options.client;
+    this.#extra = options.readerConfig ?? {};
+    this.#flow = options.flow;
+    this.#table = options.table;
+    this.#partitions = options.partitions;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#renewedAt = this.#clock.now();
     this.#consumer = this.#newConsumer();
   }
 
@@ -74,12 +92,12 @@ export class StatusFollower {
   /** Reads the topic up to its end offsets as of now, then follows it in the background. */
   async start(): Promise<void> {
     await this.#consumer.connect();
-    const started = Date.now();
+    const started = this.#clock.now();
     const topic = this.#flow.topics.status;
     const ranges = Array.from({ length: this.#partitions }, (_, partition) => ({ topic, partition, from: undefined }));
-    const ends = await readToEnd(this.#admin, this.#consumer, ranges, (messages) => this.#apply(messages));
+    const ends = await readToEnd(this.#admin, this.#consumer, ranges, (messages) => this.#apply(messages), this.#clock);
     this.#logger.info(
-      { flow: this.#flow.id, topic, pausedKeys: this.#table.pausedCount, ms: Date.now() - started },
+      { flow: this.#flow.id, topic, pausedKeys: this.#table.pausedCount, ms: this.#clock.now() - started },
       'status table caught up',
     );
     for (const { partition } of ranges) {
@@ -96,7 +114,7 @@ export class StatusFollower {
    * which it is known to hold every status record.
    */
   lag(): number {
-    return Math.max(0, Date.now() - this.#freshAsOf);
+    return Math.max(0, this.#clock.now() - this.#freshAsOf);
   }
 
   /** How long the table has not been known current, past 10 s; undefined when fine. */
@@ -116,7 +134,7 @@ export class StatusFollower {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    for (const wake of this.#wakers) wake();
+    this.#stop.abort();
     await Promise.all([this.#loop, this.#barrierLoop]);
     await this.#consumer.disconnect();
   }
@@ -137,7 +155,7 @@ export class StatusFollower {
         this.#logger.warn({ flow: this.#flow.id, err: error }, 'status topic read failed; retrying');
         await this.#sleep(500);
       }
-      if (this.lag() > RENEW_AFTER_MS && Date.now() - this.#renewedAt > RENEW_AFTER_MS && !this.#stopping) await this.#renew();
+      if (this.lag() > RENEW_AFTER_MS && this.#clock.now() - this.#renewedAt > RENEW_AFTER_MS && !this.#stopping) await this.#renew();
     }
   }
 
@@ -147,7 +165,7 @@ export class StatusFollower {
     const partitions = Array.from({ length: this.#partitions }, (_, partition) => ({ topic, partition }));
     while (!this.#stopping) {
       if (this.#barrier === undefined) {
-        const at = Date.now();
+        const at = this.#clock.now();
         try {
           const ends = await this.#admin.listOffsets(partitions, 'latest', true);
           this.#barrier = { at, ends: new Map(ends.map((end) => [end.partition, end.offset])) };
@@ -188,7 +206,7 @@ export class StatusFollower {
 
   /** A new consumer, from the next offsets to apply: one kept after a fault can stay broken. */
   async #renew(): Promise<void> {
-    this.#renewedAt = Date.now();
+    this.#renewedAt = this.#clock.now();
     this.#renewals++;
     this.#logger.warn({ flow: this.#flow.id, lagMs: this.lag(), lastError: this.#lastError }, 'status table behind; renewing its consumer');
     const old = this.#consumer;
@@ -204,15 +222,7 @@ export class StatusFollower {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.#wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#wakers.add(wake);
-    });
+    return this.#clock.sleep(ms, this.#stop.signal);
   }
 
   #apply(messages: readonly Message[]): void {
