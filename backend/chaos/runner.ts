@@ -557,6 +557,7 @@ async function run(args: Args, running: Running, abort: AbortController): Promis
       `faults: ${nemesis.done.length} (${FAULT_KINDS.filter((k) => counts.has(k)).map((k) => `${k} ${counts.get(k)}`).join(', ')})`,
       ...nemesis.done.map((f) => `  ${clock.rel(f.startAt)} ${f.kind} ${f.target}: ${f.detail}`),
       `client errors seen by the runner's clients: ${errors.count}${watch.rereads > 0 ? `; output records read twice at one offset (ignored): ${watch.rereads}` : ''}`,
+      ...errors.samples.slice(0, 8).map((sample) => `  ${sample}`),
       ...(warnings.length === 0 ? [] : ['warnings:', ...warnings.map((w) => `  ${w}`)]),
       `violations: ${violations.length}${violations.length === 0 ? '' : ` (${[...byKind].map(([k, vs]) => `${k} ${vs.length}`).join(', ')})`}`,
       ...violations.flatMap((v) => [`  [${v.kind}] ${v.message}`, ...(v.details ?? []).slice(0, 12).map((d) => `      ${d}`)]),

@@ -9,14 +9,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadSettings, type Settings } from '../../src/config/config.ts';
-import type { ClientAdmin } from '../../src/engines/kafka/client.ts';
+import { type ClientAdmin, readerConsumer } from '../../src/engines/kafka/client.ts';
 import { KafkaEngine } from '../../src/engines/kafka/kafka-engine.ts';
 import { KafkaStartupError } from '../../src/engines/kafka/topics.ts';
 import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
 import type { EngineEvent, ProcessorFactory } from '../../src/runtime/engine.ts';
 import type { ProcessorContext } from '../../src/runtime/ports.ts';
 import { partitionForKey } from '../../src/runtime/partitioner.ts';
-import { readerConsumer } from '../../src/engines/kafka/reader.ts';
 import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
 import { BROKERS, CLIENT, connectAdmin, createTopics, newFlow, sleep, type TestFlow, testProducer, TopicTail } from './support.ts';
 
@@ -121,7 +120,7 @@ describe('KafkaEngine', () => {
     // fetches waits 8 s for data that never comes in that amount.
     const engine = new KafkaEngine(settingsFor(t, 'lagging', { STATUS_MAX_LAG_MS: process.env.TEST_STATUS_MAX_LAG_MS ?? '1000' }), {
       logger,
-      statusReaderConfig: { 'fetch.min.bytes': 50_000_000, 'fetch.wait.max.ms': 8000 },
+      statusReaderTuning: { 'fetch.min.bytes': 50_000_000, 'fetch.wait.max.ms': 8000 },
     });
     await engine.start();
     try {

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import type { FlowDefinition } from '../../src/config/config.ts';
-import type { ClientAdmin, ClientProducer, Message } from '../../src/engines/kafka/client.ts';
-import { fromClientHeaders } from '../../src/engines/kafka/client.ts';
+import type { ClientAdmin, ClientProducer } from '../../src/engines/kafka/client.ts';
 import { decodeEvent, encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
-import type { Header, KeyStatus } from '../../src/runtime/ports.ts';
+import type { Header, InputRecord, KeyStatus } from '../../src/runtime/ports.ts';
 import type { HarnessFactory, OutRecord, ScenarioHarness, ScenarioOptions } from '../scenarios/harness.ts';
 import { BROKERS, connectAdmin, createTopics, newFlow, randomId, sleep, type TestFlow, testProducer, TopicTail } from './support.ts';
 
@@ -339,13 +338,13 @@ function request(child: ChildProcess, message: { op: string; flowId: string; key
   });
 }
 
-export function toOutRecord(message: Message): OutRecord {
+export function toOutRecord(message: InputRecord): OutRecord {
   const key = message.key;
   const decoded = decodeEvent(message.value);
   return {
-    key: key === undefined || key === null ? null : key.toString(),
+    key: key === null ? null : key.toString(),
     value: message.value,
-    headers: fromClientHeaders(message.headers),
+    headers: message.headers,
     timestamp: message.timestamp ?? 0,
     partition: message.partition,
     offset: message.offset,

@@ -8,8 +8,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type FlowDefinition, parseFlowsFile } from '../../src/config/config.ts';
-import { ClientAdmin, type ClientConfig, type ClientConsumer, ClientProducer, type Message } from '../../src/engines/kafka/client.ts';
-import { readerConsumer } from '../../src/engines/kafka/reader.ts';
+import { ClientAdmin, type ClientConfig, type ClientConsumer, ClientProducer, readerConsumer } from '../../src/engines/kafka/client.ts';
+import type { InputRecord } from '../../src/runtime/ports.ts';
 import { createFlowTopics } from '../../src/engines/kafka/topics.ts';
 
 export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -90,7 +90,7 @@ export async function testProducer(extra: ClientConfig = {}): Promise<ClientProd
 /** Follows every partition of a topic from the beginning, read_committed, collecting records. */
 export class TopicTail {
   readonly topic: string;
-  readonly records: Message[] = [];
+  readonly records: InputRecord[] = [];
   readonly #consumer: ClientConsumer;
   readonly #partitions: number;
   #connected = false;
@@ -117,7 +117,7 @@ export class TopicTail {
   }
 
   /** Polls until at least `count` records arrived or the timeout passes (then throws). */
-  async waitFor(count: number, timeoutMs = 30_000): Promise<Message[]> {
+  async waitFor(count: number, timeoutMs = 30_000): Promise<InputRecord[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.records.length < count) {
       if (Date.now() > deadline) {
@@ -129,7 +129,7 @@ export class TopicTail {
   }
 
   /** Polls until every partition is read up to its end offset (read_committed) as of the call. */
-  async catchUp(admin: ClientAdmin, timeoutMs = 30_000): Promise<Message[]> {
+  async catchUp(admin: ClientAdmin, timeoutMs = 30_000): Promise<InputRecord[]> {
     await this.#connect();
     const partitions = Array.from({ length: this.#partitions }, (_, partition) => ({ topic: this.topic, partition }));
     const ends = await admin.listOffsets(partitions, 'latest', true);
@@ -148,7 +148,7 @@ export class TopicTail {
   }
 
   /** Polls until nothing new arrives for `quietMs`. */
-  async settle(quietMs = 1000): Promise<Message[]> {
+  async settle(quietMs = 1000): Promise<InputRecord[]> {
     await this.#connect();
     let quietSince = Date.now();
     while (Date.now() - quietSince < quietMs) {

@@ -18,9 +18,27 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@confluentinc/kafka-javascript';
-import type { Header } from '../../runtime/ports.ts';
+import { ClientClosedError, ClientTimeoutError, isStaleMetadata, LogClientError, type LogErrorCode, type LogErrorKind } from '../../runtime/log/errors.ts';
+import type {
+  ConsumedBatch,
+  GroupConsumerOptions,
+  GroupInfo,
+  LogAdmin,
+  LogClients,
+  LogConsumer,
+  LogProducer,
+  ProducerOptions,
+  ReaderOptions,
+  RebalanceKind,
+  TopicInfo,
+  TopicPartitionPosition,
+} from '../../runtime/log/port.ts';
+import type { Header, InputRecord } from '../../runtime/ports.ts';
 
 export type { GroupDescription, Message, TopicPartition, TopicPartitionOffset };
+export type { ConsumedBatch, RebalanceKind, TopicInfo };
+export type { OffsetsAdmin } from '../../runtime/log/port.ts';
+export { ClientClosedError, ClientTimeoutError, errorKind, isQueueFull, isStaleMetadata, isUnknownTopic } from '../../runtime/log/errors.ts';
 
 const ERR = Kafka.CODES.ERRORS;
 /** librdkafka's logical offsets. */
@@ -38,20 +56,7 @@ const LEND_MS = 1_000;
 /** Settings passed to librdkafka as they are (see librdkafka's CONFIGURATION.md). */
 export type ClientConfig = Record<string, string | number | boolean>;
 
-export type ErrorKind = 'fatal' | 'abortable' | 'retriable' | 'other';
-
-/**
- * A wait on the client passed its deadline. What the call did is unknown (a commit may or may
- * not have landed), so the caller must start over with new clients.
- */
-export class ClientTimeoutError extends Error {
-  readonly code = 'CLIENT_TIMEOUT';
-}
-
-/** A call on a client that is closing or closed. */
-export class ClientClosedError extends Error {
-  readonly code = 'CLIENT_CLOSED';
-}
+export type ErrorKind = LogErrorKind;
 
 /**
  * Errors that mean a client's view of the cluster is stale (seen after a broker restart: a
@@ -67,29 +72,38 @@ const STALE_METADATA = new Set<number>([
   ERR.ERR__ALL_BROKERS_DOWN,
 ]);
 
-export function isStaleMetadata(error: unknown): boolean {
-  if (error instanceof ClientTimeoutError || error instanceof ClientClosedError) return true;
+const UNKNOWN_TOPIC = new Set<number>([ERR.ERR_UNKNOWN_TOPIC_OR_PART, ERR.ERR__UNKNOWN_TOPIC]);
+
+/** A raw librdkafka error (in a native callback, before toLogError) saying the topic does not exist. */
+function unknownTopic(error: unknown): boolean {
   const code = (error as Partial<LibrdKafkaError> | undefined)?.code;
-  return typeof code === 'number' && STALE_METADATA.has(code);
+  return typeof code === 'number' && UNKNOWN_TOPIC.has(code);
 }
 
-/** How the engine must react to a client error. */
-export function errorKind(error: unknown): ErrorKind {
-  if (error instanceof ClientTimeoutError || error instanceof ClientClosedError) return 'fatal';
+/**
+ * The port's error for a librdkafka error (LogClientError, with the original as `cause`);
+ * anything else is returned as it is. How to react follows librdkafka's own flags: fatal or
+ * fenced -> fatal; the transaction requires an abort -> abortable; retriable -> retriable.
+ */
+export function toLogError(error: unknown): unknown {
+  if (error instanceof LogClientError) return error;
   const e = error as Partial<LibrdKafkaError> | undefined;
-  if (e?.isFatal === true || e?.code === ERR.ERR__FENCED || e?.code === ERR.ERR_PRODUCER_FENCED) return 'fatal';
-  if (e?.isTxnRequiresAbort === true) return 'abortable';
-  if (e?.isRetriable === true) return 'retriable';
-  return 'other';
-}
-
-export function isQueueFull(error: unknown): boolean {
-  return (error as Partial<LibrdKafkaError> | undefined)?.code === ERR.ERR__QUEUE_FULL;
-}
-
-export function isUnknownTopic(error: unknown): boolean {
-  const code = (error as Partial<LibrdKafkaError> | undefined)?.code;
-  return code === ERR.ERR_UNKNOWN_TOPIC_OR_PART || code === ERR.ERR__UNKNOWN_TOPIC;
+  if (typeof e?.code !== 'number') return error;
+  const fenced = e.code === ERR.ERR__FENCED || e.code === ERR.ERR_PRODUCER_FENCED;
+  const kind: LogErrorKind = e.isFatal === true || fenced ? 'fatal' : e.isTxnRequiresAbort === true ? 'abortable' : e.isRetriable === true ? 'retriable' : 'other';
+  const staleMetadata = STALE_METADATA.has(e.code);
+  const code: LogErrorCode = fenced
+    ? 'FENCED'
+    : e.code === ERR.ERR__QUEUE_FULL
+      ? 'QUEUE_FULL'
+      : UNKNOWN_TOPIC.has(e.code)
+        ? 'UNKNOWN_TOPIC'
+        : kind === 'abortable'
+          ? 'TXN_ABORTABLE'
+          : staleMetadata
+            ? 'STALE_METADATA'
+            : 'OTHER';
+  return new LogClientError(code, kind, e.message ?? String(error), { cause: error, staleMetadata, clientCode: e.code });
 }
 
 export function toClientHeaders(headers: readonly Header[]): MessageHeader[] | undefined {
@@ -171,7 +185,7 @@ class Lifecycle {
         if (--this.#inFlight === 0) for (const wake of this.#idle.splice(0)) wake();
         if (answered) return;
         answered = true;
-        if (error) reject(error);
+        if (error) reject(toLogError(error));
         else resolve(value as T);
       };
       try {
@@ -228,17 +242,24 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-export interface ConsumedBatch {
-  readonly messages: Message[];
-  /** Partitions that reached their end offset during this call (requires enable.partition.eof). */
-  readonly eofs: TopicPartitionOffset[];
+const NO_HEADERS: readonly Header[] = Object.freeze([]);
+
+/** A librdkafka message as the port's record. */
+export function toInputRecord(message: Message): InputRecord {
+  const key = message.key;
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    key: key === undefined || key === null ? null : typeof key === 'string' ? Buffer.from(key) : key,
+    value: message.value,
+    headers: message.headers === undefined ? NO_HEADERS : fromClientHeaders(message.headers),
+    timestamp: message.timestamp ?? 0,
+  };
 }
 
-/** `lost`: the partitions were taken away (session expired, poll interval exceeded), not handed back. */
-export type RebalanceKind = 'assign' | 'revoke' | 'lost';
-
 /** A consumer; with a group id and `onRebalance` it is a group member that rebalances by hand. */
-export class ClientConsumer {
+export class ClientConsumer implements LogConsumer {
   readonly #consumer: KafkaConsumer;
   readonly #life: Lifecycle;
   #eofs: TopicPartitionOffset[] = [];
@@ -320,9 +341,9 @@ export class ClientConsumer {
     this.#consumer.subscribe(topics);
   }
 
-  assign(partitions: Assignment[]): void {
+  assign(partitions: readonly TopicPartitionPosition[]): void {
     this.#life.check('assign');
-    this.#consumer.assign(partitions);
+    this.#consumer.assign(partitions.map((p) => (p.offset === undefined ? { topic: p.topic, partition: p.partition } : { topic: p.topic, partition: p.partition, offset: p.offset })) as Assignment[]);
   }
 
   unassign(): void {
@@ -338,7 +359,7 @@ export class ClientConsumer {
       (messages) => {
         const eofs = this.#eofs;
         this.#eofs = [];
-        return { messages, eofs };
+        return { messages: messages.map(toInputRecord), eofs };
       },
       (error: unknown) => {
         this.#eofs = [];
@@ -397,7 +418,7 @@ export class ClientConsumer {
 }
 
 /** A producer; transactional when the config has a transactional.id. */
-export class ClientProducer {
+export class ClientProducer implements LogProducer {
   readonly #producer: Producer;
   readonly #life: Lifecycle;
   readonly #pending = new Map<number, { resolve: (r: TopicPartitionOffset) => void; reject: (e: unknown) => void }>();
@@ -418,7 +439,7 @@ export class ClientProducer {
       const pending = this.#pending.get(opaque);
       if (pending === undefined) return;
       this.#pending.delete(opaque);
-      if (error) pending.reject(error);
+      if (error) pending.reject(toLogError(error));
       else pending.resolve(report);
     });
     if (onError !== undefined) this.#producer.on('event.error', onError);
@@ -453,7 +474,11 @@ export class ClientProducer {
   /** Queues a record; throws the client's error (e.g. queue full, see isQueueFull). */
   produce(topic: string, partition: number | undefined, key: Buffer | null, value: Buffer | null, timestamp: number, headers: readonly Header[]): void {
     this.#life.check('produce');
-    this.#producer.produce(topic, partition ?? -1, value, key, timestamp, undefined, toClientHeaders(headers));
+    try {
+      this.#producer.produce(topic, partition ?? -1, value, key, timestamp, undefined, toClientHeaders(headers));
+    } catch (error) {
+      throw toLogError(error);
+    }
   }
 
   /** Produces one record and resolves with where it landed (needs dr_cb in the config). */
@@ -482,7 +507,7 @@ export class ClientProducer {
       } catch (error) {
         this.#pending.delete(opaque);
         clearTimeout(timer);
-        reject(error);
+        reject(toLogError(error));
       }
     });
   }
@@ -512,7 +537,8 @@ export class ClientProducer {
   }
 
   /** Adds consumed offsets to the transaction, with the consumer's group metadata (fencing). */
-  sendOffsets(offsets: TopicPartitionOffset[], consumer: ClientConsumer): Promise<void> {
+  sendOffsets(offsets: TopicPartitionOffset[], consumer: LogConsumer): Promise<void> {
+    if (!(consumer instanceof ClientConsumer)) return Promise.reject(new TypeError('sendOffsets needs a consumer of the same (librdkafka) adapter'));
     const deadline = TIMEOUT_MS + DEADLINE_MARGIN_MS;
     return this.#life.call('sendOffsetsToTransaction', deadline, (done) => {
       consumer.lend<void>('sendOffsetsToTransaction', deadline, (raw, lent) => this.#producer.sendOffsetsToTransaction(offsets, raw, TIMEOUT_MS, lent)).then(
@@ -542,12 +568,6 @@ export class ClientProducer {
       this.#producer.disconnect(timeoutMs, () => done());
     });
   }
-}
-
-export interface TopicInfo {
-  readonly name: string;
-  /** Partition count, or undefined when the topic does not exist. */
-  readonly partitions: number | undefined;
 }
 
 export interface NewTopic {
@@ -584,7 +604,7 @@ export class ClientAdmin {
   async deleteTopics(names: readonly string[]): Promise<void> {
     for (const name of names) {
       await this.#life.call<void>('deleteTopic', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
-        this.#admin.deleteTopic(name, TIMEOUT_MS, (error) => done(error && !isUnknownTopic(error) ? error : null)),
+        this.#admin.deleteTopic(name, TIMEOUT_MS, (error) => done(error && !unknownTopic(error) ? error : null)),
       );
     }
   }
@@ -594,9 +614,9 @@ export class ClientAdmin {
       names.map((name) =>
         this.#life.call<TopicInfo>('describeTopics', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
           this.#admin.describeTopics([name], { timeout: TIMEOUT_MS }, (error, result) => {
-            if (error) return isUnknownTopic(error) ? done(null, { name, partitions: undefined }) : done(error);
+            if (error) return unknownTopic(error) ? done(null, { name, partitions: undefined }) : done(error);
             const description = result[0];
-            if (description === undefined || (description.error && isUnknownTopic(description.error))) {
+            if (description === undefined || (description.error && unknownTopic(description.error))) {
               return done(null, { name, partitions: undefined });
             }
             if (description.error) return done(description.error);
@@ -608,13 +628,13 @@ export class ClientAdmin {
   }
 
   /** End offsets (read_committed: the last stable offset) or start offsets of partitions. */
-  listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest', readCommitted: boolean): Promise<TopicPartitionOffset[]> {
+  listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest', readCommitted: boolean, timeoutMs = TIMEOUT_MS): Promise<TopicPartitionOffset[]> {
     if (partitions.length === 0) return Promise.resolve([]);
     const spec = which === 'earliest' ? Kafka.OffsetSpec.EARLIEST : Kafka.OffsetSpec.LATEST;
-    return this.#life.call('listOffsets', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
+    return this.#life.call('listOffsets', timeoutMs + DEADLINE_MARGIN_MS, (done) =>
       this.#admin.listOffsets(
         partitions.map((p) => ({ topic: p.topic, partition: p.partition, offset: spec })),
-        { timeout: TIMEOUT_MS, isolationLevel: readCommitted ? Kafka.IsolationLevel.READ_COMMITTED : Kafka.IsolationLevel.READ_UNCOMMITTED },
+        { timeout: timeoutMs, isolationLevel: readCommitted ? Kafka.IsolationLevel.READ_COMMITTED : Kafka.IsolationLevel.READ_UNCOMMITTED },
         (error, result) => {
           if (error) return done(error);
           const failed = result.find((r) => r.error);
@@ -648,7 +668,7 @@ export class ClientAdmin {
  * view of the cluster is stale (isStaleMetadata): after a broker restart a long-lived admin
  * client may keep failing ListOffsets for good, while a new one succeeds at once.
  */
-export class RenewingAdmin {
+export class RenewingAdmin implements LogAdmin {
   readonly #config: ClientConfig;
   readonly #onRenew: ((error: unknown) => void) | undefined;
   #admin: ClientAdmin;
@@ -680,16 +700,23 @@ export class RenewingAdmin {
     void old.disconnect();
   }
 
-  listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest', readCommitted: boolean): Promise<TopicPartitionOffset[]> {
-    return this.run((admin) => admin.listOffsets(partitions, which, readCommitted));
+  listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest', readCommitted: boolean, timeoutMs?: number): Promise<TopicPartitionOffset[]> {
+    return this.run((admin) => admin.listOffsets(partitions, which, readCommitted, timeoutMs));
   }
 
   describeTopics(names: readonly string[]): Promise<TopicInfo[]> {
     return this.run((admin) => admin.describeTopics(names));
   }
 
-  describeGroup(groupId: string): Promise<GroupDescription | undefined> {
-    return this.run((admin) => admin.describeGroup(groupId));
+  async describeGroup(groupId: string): Promise<GroupInfo | undefined> {
+    const group = await this.run((admin) => admin.describeGroup(groupId));
+    if (group === undefined) return undefined;
+    return {
+      members: group.members.map((member) => ({
+        clientId: member.clientId,
+        assignment: (member.assignment?.topicPartitions ?? []).map(({ topic, partition }) => ({ topic, partition })),
+      })),
+    };
   }
 
   disconnect(): Promise<boolean> {
@@ -697,5 +724,72 @@ export class RenewingAdmin {
   }
 }
 
-/** What readToEnd and the topic checks need of an admin client. */
-export type OffsetsAdmin = Pick<ClientAdmin, 'listOffsets'>;
+/** A consumer that reads assigned partitions only: no group membership, no commits. */
+export function readerConsumer(base: ClientConfig, name: string, overrides: ClientConfig = {}): ClientConsumer {
+  return new ClientConsumer({
+    ...base,
+    // librdkafka wants a group id even for assign(); this one never joins or commits.
+    'group.id': `${name}-reader`,
+    'client.id': name,
+    'isolation.level': 'read_committed',
+    'enable.partition.eof': true,
+    'fetch.message.max.bytes': 16 * 1024 * 1024,
+    'queued.max.messages.kbytes': 131072,
+    ...overrides,
+  });
+}
+
+/** The port's clients over librdkafka, all with the same connection settings. */
+export class LibrdkafkaClients implements LogClients {
+  readonly config: ClientConfig;
+
+  constructor(config: ClientConfig) {
+    this.config = config;
+  }
+
+  groupConsumer(options: GroupConsumerOptions): ClientConsumer {
+    return new ClientConsumer(
+      {
+        ...this.config,
+        'group.id': options.groupId,
+        'client.id': options.clientId,
+        'partition.assignment.strategy': 'range',
+        'isolation.level': 'read_committed',
+        'session.timeout.ms': options.sessionTimeoutMs,
+        'heartbeat.interval.ms': Math.max(500, Math.floor(options.sessionTimeoutMs / 4)),
+        'max.poll.interval.ms': 300_000,
+        'enable.auto.offset.store': false,
+      },
+      options.onRebalance,
+      options.onError,
+    );
+  }
+
+  reader(options: ReaderOptions): ClientConsumer {
+    return readerConsumer(this.config, options.clientId, options.tuning);
+  }
+
+  producer(options: ProducerOptions): ClientProducer {
+    const config: ClientConfig = {
+      ...this.config,
+      'client.id': options.clientId,
+      partitioner: 'murmur2_random',
+      'enable.idempotence': true,
+      'linger.ms': options.lingerMs ?? 5,
+      'queue.buffering.max.messages': 500_000,
+      'batch.num.messages': 10_000,
+      'message.max.bytes': Math.max(1_000_000, options.maxMessageBytes ?? 0),
+    };
+    if (options.messageTimeoutMs !== undefined) config['message.timeout.ms'] = options.messageTimeoutMs;
+    if (options.transactional !== undefined) {
+      config['transactional.id'] = options.transactional.id;
+      config['transaction.timeout.ms'] = options.transactional.timeoutMs;
+    }
+    if (options.deliveryReports === true) config.dr_cb = true;
+    return new ClientProducer(config, options.onError);
+  }
+
+  admin(options: { readonly clientId: string; readonly onRenew?: (error: unknown) => void }): RenewingAdmin {
+    return new RenewingAdmin({ ...this.config, 'client.id': options.clientId }, options.onRenew);
+  }
+}

@@ -33,20 +33,18 @@ import { isMarkKey } from '../../stores/buffer-codec.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
 import { trimAhead } from '../../stores/restorable.ts';
+import { errorKind, isQueueFull } from '../../runtime/log/errors.ts';
 import {
-  type ClientConfig,
-  ClientConsumer,
-  ClientProducer,
-  errorKind,
-  isQueueFull,
-  type Message,
+  type LogAdmin,
+  type LogClients,
+  type LogConsumer,
+  type LogProducer,
   OFFSET_BEGINNING,
   OFFSET_INVALID,
   type RebalanceKind,
-  RenewingAdmin,
   type TopicPartition,
-} from './client.ts';
-import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
+} from '../../runtime/log/port.ts';
+import { readToEnd } from './reader.ts';
 
 /** Most input records taken per poll. */
 const POLL_BATCH = 2000;
@@ -74,8 +72,8 @@ export interface FlowMemberOptions {
   readonly runtime: RuntimeSettings;
   /** Partition count of main, trigger and changelog. */
   readonly partitions: number;
-  /** Connection settings shared by every client (bootstrap servers, ...). */
-  readonly client: ClientConfig;
+  /** Makes every client the member uses (renewed on each restart). */
+  readonly clients: LogClients;
   readonly status: StatusTable;
   /** client.id of the group member: this instance's advertised URL (other instances find it by it). */
   readonly memberClientId: string;
@@ -126,10 +124,10 @@ export class FlowMember {
   readonly #log: Logger;
   readonly #exactlyOnce: boolean;
   readonly #clock: Clock;
-  #consumer!: ClientConsumer;
-  #producer!: ClientProducer;
+  #consumer!: LogConsumer;
+  #producer!: LogProducer;
   /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
-  #admin: RenewingAdmin | undefined;
+  #admin: LogAdmin | undefined;
   readonly #tasks = new Map<number, OpenTask>();
   /** Rebalance callbacks, handled in order by the loop between polls. */
   #rebalances: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
@@ -258,46 +256,28 @@ export class FlowMember {
   }
 
   async #connect(): Promise<void> {
-    const { flow, runtime, client } = this.#o;
+    const { flow, runtime, clients } = this.#o;
     const groupId = `${runtime.applicationId}-${flow.id}`;
     this.#phase = 'joining the consumer group';
-    this.#admin = new RenewingAdmin({ ...client, 'client.id': `${this.#o.memberClientId}/${flow.id}/admin` }, (error) =>
-      this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
-    );
-    this.#consumer = new ClientConsumer(
-      {
-        ...client,
-        'group.id': groupId,
-        'client.id': this.#o.memberClientId,
-        'partition.assignment.strategy': 'range',
-        'isolation.level': 'read_committed',
-        'session.timeout.ms': this.#o.sessionTimeoutMs,
-        'heartbeat.interval.ms': Math.max(500, Math.floor(this.#o.sessionTimeoutMs / 4)),
-        'max.poll.interval.ms': 300_000,
-        'enable.auto.offset.store': false,
-      },
-      (kind, partitions) => this.#onRebalance(kind, partitions),
-      (error) => this.#log.warn({ err: error }, 'consumer error'),
-    );
-    const producerConfig: ClientConfig = {
-      ...client,
-      'client.id': `${this.#o.memberClientId}/${flow.id}`,
-      partitioner: 'murmur2_random',
-      'enable.idempotence': true,
-      'linger.ms': 5,
-      'queue.buffering.max.messages': 500_000,
-      'batch.num.messages': 10_000,
+    this.#admin = clients.admin({
+      clientId: `${this.#o.memberClientId}/${flow.id}/admin`,
+      onRenew: (error) => this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
+    });
+    this.#consumer = clients.groupConsumer({
+      clientId: this.#o.memberClientId,
+      groupId,
+      sessionTimeoutMs: this.#o.sessionTimeoutMs,
+      onRebalance: (kind, partitions) => this.#onRebalance(kind, partitions),
+      onError: (error) => this.#log.warn({ err: error }, 'consumer error'),
+    });
+    this.#producer = clients.producer({
+      clientId: `${this.#o.memberClientId}/${flow.id}`,
       // Room for the largest record the processor takes plus its changelog or DLQ envelope.
-      'message.max.bytes': Math.max(1_000_000, runtime.maxEventBytes + 64 * 1024),
-    };
-    if (this.#exactlyOnce) {
-      producerConfig['transactional.id'] = `${runtime.applicationId}-${flow.id}-${this.#o.instanceId}`;
+      maxMessageBytes: runtime.maxEventBytes + 64 * 1024,
       // Kafka Streams' exactly-once default: a crashed member's open transaction is aborted soon.
-      producerConfig['transaction.timeout.ms'] = 10_000;
-    } else {
-      producerConfig.dr_cb = true;
-    }
-    this.#producer = new ClientProducer(producerConfig, (error) => this.#log.warn({ err: error }, 'producer error'));
+      ...(this.#exactlyOnce ? { transactional: { id: `${runtime.applicationId}-${flow.id}-${this.#o.instanceId}`, timeoutMs: 10_000 } } : { deliveryReports: true }),
+      onError: (error) => this.#log.warn({ err: error }, 'producer error'),
+    });
     await this.#producer.connect();
     if (this.#exactlyOnce) {
       await this.#producer.initTransactions();
@@ -352,11 +332,11 @@ export class FlowMember {
     else if (this.#clock.now() - this.#lastProbe >= PROBE_INTERVAL_MS && !(await this.#probe())) return;
     const trigger = this.flow.topics.trigger;
     // Offsets are noted when the batch moves to another partition, not per record (hot path).
-    let last: Message | undefined;
+    let last: InputRecord | undefined;
     for (const message of messages) {
       const task = this.#tasks.get(message.partition);
       if (task === undefined) continue; // not ours (any more): the owner processes it
-      this.#process(task, toInputRecord(message), message.topic === trigger ? 'command' : 'event');
+      this.#process(task, message, message.topic === trigger ? 'command' : 'event');
       if (last !== undefined && (last.partition !== message.partition || last.topic !== message.topic)) this.#noteProcessed(last);
       last = message;
     }
@@ -409,8 +389,8 @@ export class FlowMember {
    * Puts a polled batch back: each partition is sought to its first message, so the records are
    * polled again once the status table is current. Nothing of the batch was processed.
    */
-  async #holdInput(messages: readonly Message[]): Promise<void> {
-    const first = new Map<string, Message>();
+  async #holdInput(messages: readonly InputRecord[]): Promise<void> {
+    const first = new Map<string, InputRecord>();
     for (const message of messages) {
       const id = `${message.topic}:${message.partition}`;
       if (!first.has(id) && this.#tasks.has(message.partition)) first.set(id, message);
@@ -442,7 +422,7 @@ export class FlowMember {
     }
   }
 
-  #noteProcessed(message: Message): void {
+  #noteProcessed(message: InputRecord): void {
     this.#offsets.set(`${message.topic}:${message.partition}`, { topic: message.topic, partition: message.partition, offset: message.offset + 1 });
     this.#dirty = true;
   }
@@ -634,7 +614,7 @@ export class FlowMember {
     }
   }
 
-  #adminClient(): RenewingAdmin {
+  #adminClient(): LogAdmin {
     if (this.#admin === undefined) throw new StoppedError('the member is not connected');
     return this.#admin;
   }
@@ -659,7 +639,7 @@ export class FlowMember {
       ranges.push({ topic, partition, from: checkpoint });
     }
     if (ranges.length === 0) return 0;
-    const reader = readerConsumer(this.#o.client, `${topic}-restore-${this.#o.instanceId}`);
+    const reader = this.#o.clients.reader({ clientId: `${topic}-restore-${this.#o.instanceId}` });
     let records = 0;
     let nextLog = RESTORE_LOG_EVERY;
     try {

@@ -30,9 +30,11 @@ import type {
 import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { BufferStore, ProcessingEvent } from '../../runtime/ports.ts';
 import { StatusTable } from '../../runtime/status-table.ts';
-import { type ClientConfig, type ClientConsumer, ClientProducer, errorKind, type GroupDescription, isStaleMetadata, RenewingAdmin } from './client.ts';
+import { errorKind, isStaleMetadata } from '../../runtime/log/errors.ts';
+import type { GroupInfo, LogAdmin, LogConsumer, LogProducer } from '../../runtime/log/port.ts';
+import { type ClientConfig, LibrdkafkaClients } from './client.ts';
 import { FlowMember } from './flow-member.ts';
-import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
+import { readToEnd } from './reader.ts';
 import { StatusFollower } from './status-follower.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { checkFlowTopics, KafkaStartupError } from './topics.ts';
@@ -52,7 +54,7 @@ export interface KafkaEngineOptions {
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
   /** Extra librdkafka settings for the status topic's reader (tuning; tests make it slow with them). */
-  readonly statusReaderConfig?: ClientConfig;
+  readonly statusReaderTuning?: ClientConfig;
   /** Time and waits of the members and status followers (default: the wall clock). */
   readonly clock?: Clock;
 }
@@ -79,15 +81,16 @@ export class KafkaEngine implements FlowEngine {
   readonly #options: KafkaEngineOptions;
   readonly #log: Logger;
   readonly #client: ClientConfig;
+  readonly #clients: LibrdkafkaClients;
   readonly #state = new Map<string, FlowState>();
   readonly #topicPartitions = new Map<string, number>();
   readonly #listeners = new Set<(event: EngineEvent) => void>();
   readonly #commitLatencies: number[] = [];
-  readonly #groupCache = new Map<string, { at: number; description: Promise<GroupDescription | undefined> }>();
+  readonly #groupCache = new Map<string, { at: number; description: Promise<GroupInfo | undefined> }>();
   #commits = 0;
-  #admin: RenewingAdmin | undefined;
-  #producer: ClientProducer | undefined;
-  #reader: ClientConsumer | undefined;
+  #admin: LogAdmin | undefined;
+  #producer: LogProducer | undefined;
+  #reader: LogConsumer | undefined;
   #readerQueue: Promise<unknown> = Promise.resolve();
   #renewingProducer = false;
   #stopRequested = false;
@@ -102,6 +105,7 @@ export class KafkaEngine implements FlowEngine {
     this.flows = settings.flows;
     this.info = { kind: 'kafka', durable: true, description: `Kafka at ${settings.kafkaBrokers}` };
     this.#client = { 'bootstrap.servers': settings.kafkaBrokers, ...options.clientConfig };
+    this.#clients = new LibrdkafkaClients(this.#client);
     for (const flow of settings.flows) {
       const table = new StatusTable();
       table.onChange((change) => this.#emit({ flowId: flow.id, type: 'status-changed', ...change }));
@@ -116,9 +120,10 @@ export class KafkaEngine implements FlowEngine {
     // A cluster that is restarting or moving leaders (a coordinator loading, brokers gone) is
     // waited for; a problem that waiting cannot fix (missing topics, bad settings) stops startup.
     for (let attempt = 1; ; attempt++) {
-      this.#admin = new RenewingAdmin({ ...this.#client, 'client.id': `${this.#settings.http.advertisedUrl}/admin` }, (error) =>
-        this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
-      );
+      this.#admin = this.#clients.admin({
+        clientId: `${this.#settings.http.advertisedUrl}/admin`,
+        onRenew: (error) => this.#log.warn({ err: error }, 'admin client renewed after an error that says its view of the cluster is stale'),
+      });
       try {
         await this.#checkTopics(this.#admin);
         await this.#startFlows();
@@ -138,7 +143,7 @@ export class KafkaEngine implements FlowEngine {
   }
 
   /** Every flow's topics, all problems in one error (rule 9). */
-  async #checkTopics(admin: RenewingAdmin): Promise<void> {
+  async #checkTopics(admin: LogAdmin): Promise<void> {
     const problems: KafkaStartupError[] = [];
     for (const state of this.#state.values()) {
       try {
@@ -154,16 +159,13 @@ export class KafkaEngine implements FlowEngine {
     if (problems.length > 1) throw new KafkaStartupError(problems[0]!.code, problems.map((p) => p.message).join('\n'));
   }
 
-  #newApiProducer(): ClientProducer {
-    return new ClientProducer({
-      ...this.#client,
-      'client.id': `${this.#settings.http.advertisedUrl}/api`,
-      partitioner: 'murmur2_random',
-      'enable.idempotence': true,
-      'linger.ms': 1,
+  #newApiProducer(): LogProducer {
+    return this.#clients.producer({
+      clientId: `${this.#settings.http.advertisedUrl}/api`,
+      lingerMs: 1,
       // A delivery fails within the client's own deadline for it (see ClientProducer.send).
-      'message.timeout.ms': 20_000,
-      dr_cb: true,
+      messageTimeoutMs: 20_000,
+      deliveryReports: true,
     });
   }
 
@@ -175,14 +177,13 @@ export class KafkaEngine implements FlowEngine {
     await Promise.all(
       [...this.#state.values()].map(async (state) => {
         const follower = new StatusFollower({
-          admin: this.#admin!,
-          client: this.#client,
+          clients: this.#clients,
           flow: state.flow,
           partitions: state.partitions,
           table: state.table,
           logger: this.#log,
           ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
-          ...(this.#options.statusReaderConfig === undefined ? {} : { readerConfig: this.#options.statusReaderConfig }),
+          ...(this.#options.statusReaderTuning === undefined ? {} : { readerTuning: this.#options.statusReaderTuning }),
         });
         state.follower = follower;
         await follower.start();
@@ -194,7 +195,7 @@ export class KafkaEngine implements FlowEngine {
           flow: state.flow,
           runtime,
           partitions: state.partitions,
-          client: this.#client,
+          clients: this.#clients,
           status: state.table,
           memberClientId: this.#settings.http.advertisedUrl,
           instanceId: this.#instanceId,
@@ -271,7 +272,7 @@ export class KafkaEngine implements FlowEngine {
    * A producer that failed for good (fenced, a call that never came back, not connected) is
    * replaced; a replacement that cannot connect is replaced again, with backoff, until one does.
    */
-  async #renewApiProducer(old: ClientProducer, cause: unknown): Promise<void> {
+  async #renewApiProducer(old: LogProducer, cause: unknown): Promise<void> {
     if (this.#renewingProducer) return;
     this.#renewingProducer = true;
     this.#log.warn({ err: cause }, 'the API producer failed; replacing it');
@@ -314,8 +315,9 @@ export class KafkaEngine implements FlowEngine {
     if (admin === undefined) throw new Error('the Kafka engine is not started');
     if (limit <= 0) return [];
     if (this.#reader === undefined) {
-      this.#reader = readerConsumer(this.#client, `${this.#settings.runtime.applicationId}-recent-${this.#instanceId}`);
-      await this.#reader.connect();
+      const reader = this.#clients.reader({ clientId: `${this.#settings.runtime.applicationId}-recent-${this.#instanceId}` });
+      this.#reader = reader;
+      await reader.connect();
     }
     let count = this.#topicPartitions.get(topic);
     if (count === undefined) {
@@ -334,10 +336,7 @@ export class KafkaEngine implements FlowEngine {
     });
     const records: StoredRecord[] = [];
     await readToEnd(admin, this.#reader, ranges, (messages) => {
-      for (const message of messages) {
-        const record = toInputRecord(message);
-        records.push({ ...record, key: record.key === null ? null : record.key.toString('utf8') });
-      }
+      for (const record of messages) records.push({ ...record, key: record.key === null ? null : record.key.toString('utf8') });
     });
     records.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
     return records.slice(-limit);
@@ -361,7 +360,7 @@ export class KafkaEngine implements FlowEngine {
     const group = await this.#describeGroup(flowId);
     const self = this.#settings.http.advertisedUrl;
     for (const member of group?.members ?? []) {
-      const owns = member.assignment?.topicPartitions?.some((tp) => tp.topic === state.flow.topics.main && tp.partition === partition);
+      const owns = member.assignment.some((tp) => tp.topic === state.flow.topics.main && tp.partition === partition);
       if (owns && isUrl(member.clientId) && member.clientId !== self) return { kind: 'remote', url: member.clientId };
     }
     return { kind: 'unassigned' };
@@ -412,7 +411,7 @@ export class KafkaEngine implements FlowEngine {
     return state;
   }
 
-  #describeGroup(flowId: string): Promise<GroupDescription | undefined> {
+  #describeGroup(flowId: string): Promise<GroupInfo | undefined> {
     const admin = this.#admin;
     if (admin === undefined) return Promise.resolve(undefined);
     const cached = this.#groupCache.get(flowId);

@@ -4,41 +4,12 @@
  * to catch the status table up, and to show the tail of a topic.
  */
 import { type Clock, systemClock } from '../../runtime/clock.ts';
-import type { Header, InputRecord } from '../../runtime/ports.ts';
-import { type ClientConfig, ClientConsumer, ClientTimeoutError, fromClientHeaders, type Message, OFFSET_BEGINNING, type OffsetsAdmin } from './client.ts';
+import { ClientTimeoutError } from '../../runtime/log/errors.ts';
+import { type LogConsumer, OFFSET_BEGINNING, type OffsetsAdmin } from '../../runtime/log/port.ts';
+import type { InputRecord } from '../../runtime/ports.ts';
 
 /** readToEnd gives up when no partition moves for this long (a broker gone: polls return nothing). */
 const STALL_MS = 30_000;
-
-export function toInputRecord(message: Message): InputRecord {
-  const key = message.key;
-  return {
-    topic: message.topic,
-    partition: message.partition,
-    offset: message.offset,
-    key: key === undefined || key === null ? null : typeof key === 'string' ? Buffer.from(key) : key,
-    value: message.value,
-    headers: message.headers === undefined ? NO_HEADERS : fromClientHeaders(message.headers),
-    timestamp: message.timestamp ?? 0,
-  };
-}
-
-const NO_HEADERS: readonly Header[] = Object.freeze([]);
-
-/** A consumer that reads assigned partitions only: no group membership, no commits. */
-export function readerConsumer(base: ClientConfig, name: string, overrides: ClientConfig = {}): ClientConsumer {
-  return new ClientConsumer({
-    ...base,
-    // librdkafka wants a group id even for assign(); this one never joins or commits.
-    'group.id': `${name}-reader`,
-    'client.id': name,
-    'isolation.level': 'read_committed',
-    'enable.partition.eof': true,
-    'fetch.message.max.bytes': 16 * 1024 * 1024,
-    'queued.max.messages.kbytes': 131072,
-    ...overrides,
-  });
-}
 
 export interface ReadRange {
   readonly topic: string;
@@ -53,9 +24,9 @@ export interface ReadRange {
  */
 export async function readToEnd(
   admin: OffsetsAdmin,
-  consumer: ClientConsumer,
+  consumer: LogConsumer,
   ranges: readonly ReadRange[],
-  onBatch: (messages: readonly Message[]) => void,
+  onBatch: (messages: readonly InputRecord[]) => void,
   clock: Clock = systemClock,
 ): Promise<Map<string, number>> {
   const ends = new Map<string, number>();

@@ -14,38 +14,40 @@ import type { Logger } from 'pino';
 import type { FlowDefinition } from '../../config/config.ts';
 import { type Clock, systemClock } from '../../runtime/clock.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
-import type { ClientConfig, ClientConsumer, Message, OffsetsAdmin } from './client.ts';
-import { readerConsumer, readToEnd, toInputRecord } from './reader.ts';
+import type { LogAdmin, LogClients, LogConsumer } from '../../runtime/log/port.ts';
+import type { InputRecord } from '../../runtime/ports.ts';
+import { readToEnd } from './reader.ts';
 
 /** How often the follower asks for the status topic's end offsets. */
 const BARRIER_INTERVAL_MS = 250;
+/** An end-offset question not answered within this is asked again (of a renewed admin client). */
+const BARRIER_TIMEOUT_MS = 5_000;
 /** A follower behind for this long renews its consumer (at most this often). */
 const RENEW_AFTER_MS = 15_000;
 /** Past this, readiness names the follower. */
 const NOT_READY_AFTER_MS = 10_000;
 
 export interface StatusFollowerOptions {
-  /** End-offset lookups (the engine's admin client). */
-  readonly admin: OffsetsAdmin;
-  /** Connection settings shared by every client. */
-  readonly client: ClientConfig;
+  /** Makes the follower's reader (and a new one when it renews). */
+  readonly clients: LogClients;
   readonly flow: FlowDefinition;
   /** Partition count of the status topic. */
   readonly partitions: number;
   readonly table: StatusTable;
   readonly logger: Logger;
-  /** librdkafka settings of this reader only, applied last. */
-  readonly readerConfig?: ClientConfig;
+  /** Adapter tuning of this reader only (librdkafka properties), applied last. */
+  readonly readerTuning?: Readonly<Record<string, string | number | boolean>>;
   readonly clock?: Clock;
 }
 
 export class StatusFollower {
-  readonly #admin: OffsetsAdmin;
-  readonly #base: ClientConfig;
+  /** Its own admin client (end offsets), renewed by itself when its view goes stale. */
+  readonly #admin: LogAdmin;
+  readonly #clients: LogClients;
   readonly #flow: FlowDefinition;
   readonly #table: StatusTable;
   readonly #logger: Logger;
-  #consumer: ClientConsumer;
+  #consumer: LogConsumer;
   readonly #partitions: number;
   /** Next offset to apply per partition: records are applied once, in order. */
   readonly #next = new Map<number, number>();
@@ -62,12 +64,11 @@ export class StatusFollower {
   #renewals = 0;
   #lastError: string | undefined;
 
-  readonly #extra: ClientConfig;
+  readonly #tuning: Readonly<Record<string, string | number | boolean>>;
 
   constructor(options: StatusFollowerOptions) {
-    this.#admin = options.admin;
-    this.#base = options.client;
-    this.#extra = options.readerConfig ?? {};
+    this.#clients = options.clients;
+    this.#tuning = options.readerTuning ?? {};
     this.#flow = options.flow;
     this.#table = options.table;
     this.#partitions = options.partitions;
@@ -75,17 +76,24 @@ export class StatusFollower {
     this.#clock = options.clock ?? systemClock;
     this.#renewedAt = this.#clock.now();
     this.#consumer = this.#newConsumer();
+    this.#admin = this.#clients.admin({
+      clientId: `${this.#flow.topics.status}-status-follower/admin`,
+      onRenew: (error) => this.#logger.warn({ flow: this.#flow.id, err: error }, 'status follower: admin client renewed'),
+    });
   }
 
-  #newConsumer(): ClientConsumer {
+  #newConsumer(): LogConsumer {
     // Pauses must reach the table soon, also after a broker restart: the default reconnect
     // backoff (up to 10 s) and fetch wait (500 ms) let the input run ahead of a PAUSED for seconds.
-    return readerConsumer(this.#base, `${this.#flow.topics.status}-status-follower`, {
-      'fetch.wait.max.ms': 100,
-      'fetch.error.backoff.ms': 100,
-      'reconnect.backoff.ms': 50,
-      'reconnect.backoff.max.ms': 1000,
-      ...this.#extra,
+    return this.#clients.reader({
+      clientId: `${this.#flow.topics.status}-status-follower`,
+      tuning: {
+        'fetch.wait.max.ms': 100,
+        'fetch.error.backoff.ms': 100,
+        'reconnect.backoff.ms': 50,
+        'reconnect.backoff.max.ms': 1000,
+        ...this.#tuning,
+      },
     });
   }
 
@@ -136,7 +144,7 @@ export class StatusFollower {
     this.#stopping = true;
     this.#stop.abort();
     await Promise.all([this.#loop, this.#barrierLoop]);
-    await this.#consumer.disconnect();
+    await Promise.all([this.#consumer.disconnect(), this.#admin.disconnect()]);
   }
 
   #assign(): void {
@@ -167,7 +175,7 @@ export class StatusFollower {
       if (this.#barrier === undefined) {
         const at = this.#clock.now();
         try {
-          const ends = await this.#admin.listOffsets(partitions, 'latest', true);
+          const ends = await this.#admin.listOffsets(partitions, 'latest', true, BARRIER_TIMEOUT_MS);
           this.#barrier = { at, ends: new Map(ends.map((end) => [end.partition, end.offset])) };
           this.#checkBarrier();
         } catch (error) {
@@ -225,11 +233,11 @@ export class StatusFollower {
     return this.#clock.sleep(ms, this.#stop.signal);
   }
 
-  #apply(messages: readonly Message[]): void {
+  #apply(messages: readonly InputRecord[]): void {
     for (const message of messages) {
       if (message.offset < (this.#next.get(message.partition) ?? 0)) continue;
       this.#next.set(message.partition, message.offset + 1);
-      const error = this.#table.apply(toInputRecord(message));
+      const error = this.#table.apply(message);
       if (error !== undefined) {
         this.#logger.warn({ flow: this.#flow.id, partition: message.partition, offset: message.offset, error }, 'status record skipped');
       }

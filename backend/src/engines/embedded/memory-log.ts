@@ -1,0 +1,737 @@
+/**
+ * The log-client port (runtime/log/port.ts) over the in-memory cluster: the same consumer-group,
+ * transaction and offset semantics the runtime relies on with librdkafka, on a Clock, so the
+ * production loop (FlowMember, StatusFollower, readToEnd) runs without a broker, and in the
+ * simulation on virtual time with faults injected at the port.
+ *
+ * What is modelled, as Kafka does it:
+ * - consumer groups with the eager protocol and the range assignor: a rebalance first revokes
+ *   every member's partitions, waits until each has handed them back (`unassign`) or left, then
+ *   bumps the generation and assigns; callbacks reach a member during its `consume`;
+ * - session timeouts: a member of a killed or frozen process is dropped after its session
+ *   timeout on the clock; a frozen one that comes back gets `lost`;
+ * - transactions: records and offsets are staged in the producer and applied in one atomic
+ *   cluster commit; `initTransactions` bumps the transactional id's epoch, fencing older
+ *   producers (FENCED, fatal); offsets sent with a stale group generation make the transaction
+ *   abortable (TXN_ABORTABLE), as the coordinator's ILLEGAL_GENERATION does;
+ * - only committed data is ever in a log (the cluster's model), so the last stable offset is the
+ *   high watermark and read_committed is the only isolation.
+ */
+import type { Clock } from '../../runtime/clock.ts';
+import { ClientClosedError, LogClientError } from '../../runtime/log/errors.ts';
+import {
+  type ConsumedBatch,
+  type GroupConsumerOptions,
+  type GroupInfo,
+  type LogAdmin,
+  type LogClients,
+  type LogConsumer,
+  type LogProducer,
+  OFFSET_BEGINNING,
+  OFFSET_INVALID,
+  type ProducerOptions,
+  type ReaderOptions,
+  type RebalanceKind,
+  type TopicInfo,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TopicPartitionPosition,
+} from '../../runtime/log/port.ts';
+import type { Header, InputRecord } from '../../runtime/ports.ts';
+import type { EmbeddedCluster, GroupPosition, LogRecord, TopicWrite } from './cluster.ts';
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** Fault decision points: the adapter asks around each asynchronous call; a thrown error is the call's. */
+export interface PortFaults {
+  /** Before the call: may throw (the call did nothing) or return a delay in ms. */
+  before?(call: string, client: { readonly process: string; readonly clientId: string }): number | void;
+  /** After the call did its work: may throw (an ambiguous outcome: it happened, the caller hears it failed). */
+  after?(call: string, client: { readonly process: string; readonly clientId: string }): void;
+}
+
+interface Member {
+  readonly id: string;
+  readonly consumer: MemoryConsumer;
+  readonly sessionTimeoutMs: number;
+  /** Partitions the member owns (revoked: emptied until the next assignment). */
+  assigned: TopicPartition[];
+  /** The member still has to hand its partitions back in the current rebalance. */
+  revoking: boolean;
+  /** Clock time of its last sign of life (polls; its process's heartbeats while alive). */
+  lastSeen: number;
+}
+
+interface GroupState {
+  readonly id: string;
+  generation: number;
+  /** A rebalance is under way: waiting for members to hand their partitions back. */
+  preparing: boolean;
+  readonly members: Map<string, Member>;
+  topics: string[];
+}
+
+/** The coordinator side shared by every process on one cluster: groups, transactional ids. */
+export class MemoryBroker {
+  readonly cluster: EmbeddedCluster;
+  readonly clock: Clock;
+  readonly #groups = new Map<string, GroupState>();
+  readonly #epochs = new Map<string, number>();
+  readonly #waiters = new Set<() => void>();
+  #nextMember = 0;
+
+  constructor(cluster: EmbeddedCluster, clock: Clock) {
+    this.cluster = cluster;
+    this.clock = clock;
+  }
+
+  /** Wakes consumers waiting for data. */
+  notifyAppend(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  /** Resolves at the next append or after `ms`, whichever is first. */
+  async waitForData(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    const controller = new AbortController();
+    const wake = (): void => controller.abort();
+    this.#waiters.add(wake);
+    try {
+      await this.clock.sleep(ms, controller.signal);
+    } finally {
+      this.#waiters.delete(wake);
+    }
+  }
+
+  // ---- transactional ids
+
+  initProducer(transactionalId: string): number {
+    const epoch = (this.#epochs.get(transactionalId) ?? -1) + 1;
+    this.#epochs.set(transactionalId, epoch);
+    return epoch;
+  }
+
+  isCurrentEpoch(transactionalId: string, epoch: number): boolean {
+    return this.#epochs.get(transactionalId) === epoch;
+  }
+
+  // ---- groups
+
+  join(groupId: string, consumer: MemoryConsumer, topics: string[], sessionTimeoutMs: number): Member {
+    let group = this.#groups.get(groupId);
+    if (group === undefined) {
+      group = { id: groupId, generation: 0, preparing: false, members: new Map(), topics };
+      this.#groups.set(groupId, group);
+    }
+    group.topics = topics;
+    const member: Member = { id: `${consumer.clientId}-${this.#nextMember++}`, consumer, sessionTimeoutMs, assigned: [], revoking: false, lastSeen: this.clock.now() };
+    group.members.set(member.id, member);
+    this.#rebalance(group);
+    return member;
+  }
+
+  leave(groupId: string, memberId: string): void {
+    const group = this.#groups.get(groupId);
+    if (group === undefined || !group.members.delete(memberId)) return;
+    this.#rebalance(group);
+  }
+
+  generation(groupId: string): number {
+    return this.#groups.get(groupId)?.generation ?? -1;
+  }
+
+  isMember(groupId: string, memberId: string): boolean {
+    return this.#groups.get(groupId)?.members.has(memberId) ?? false;
+  }
+
+  /** A member handed its partitions back (unassign after a revoke). */
+  revoked(groupId: string, memberId: string): void {
+    const group = this.#groups.get(groupId);
+    const member = group?.members.get(memberId);
+    if (group === undefined || member === undefined || !member.revoking) return;
+    member.revoking = false;
+    this.#maybeComplete(group);
+  }
+
+  /** Drops members whose session expired (their process died or froze); called on every poll. */
+  expire(groupId: string): void {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return;
+    const now = this.clock.now();
+    let changed = false;
+    for (const member of [...group.members.values()]) {
+      if (member.consumer.alive) member.lastSeen = now;
+      else if (now - member.lastSeen > member.sessionTimeoutMs) {
+        group.members.delete(member.id);
+        member.consumer.expired();
+        changed = true;
+      }
+    }
+    if (changed) this.#rebalance(group);
+  }
+
+  describe(groupId: string): GroupInfo | undefined {
+    const group = this.#groups.get(groupId);
+    if (group === undefined) return undefined;
+    return { members: [...group.members.values()].map((m) => ({ clientId: m.consumer.clientId, assignment: m.assigned })) };
+  }
+
+  #rebalance(group: GroupState): void {
+    group.preparing = true;
+    for (const member of group.members.values()) {
+      if (member.assigned.length > 0) {
+        member.revoking = true;
+        member.consumer.deliver('revoke', member.assigned);
+        member.assigned = [];
+      }
+    }
+    this.notifyAppend();
+    this.#maybeComplete(group);
+  }
+
+  #maybeComplete(group: GroupState): void {
+    if (!group.preparing || [...group.members.values()].some((m) => m.revoking)) return;
+    group.preparing = false;
+    group.generation++;
+    const members = [...group.members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (members.length === 0) return;
+    const assignment = new Map<string, TopicPartition[]>(members.map((m) => [m.id, []]));
+    // The range assignor: per topic, contiguous ranges of partitions in member order, so
+    // co-partitioned topics put partition p of each on the same member.
+    for (const topic of group.topics) {
+      if (!this.cluster.hasTopic(topic)) continue;
+      const count = this.cluster.partitions(topic);
+      const per = Math.floor(count / members.length);
+      const extra = count % members.length;
+      let partition = 0;
+      members.forEach((member, i) => {
+        const take = per + (i < extra ? 1 : 0);
+        for (let k = 0; k < take; k++) assignment.get(member.id)!.push({ topic, partition: partition++ });
+      });
+    }
+    for (const member of members) {
+      member.assigned = assignment.get(member.id)!;
+      member.consumer.deliver('assign', member.assigned);
+    }
+    this.notifyAppend();
+  }
+}
+
+interface Position {
+  offset: number;
+  /** The end offset last reported as EOF (readers). */
+  eofAt: number;
+  paused: boolean;
+}
+
+/** One process's clients: `kill` is kill -9 of that process (nothing it started settles again). */
+export class MemoryLogClients implements LogClients {
+  readonly broker: MemoryBroker;
+  readonly process: string;
+  readonly faults: PortFaults | undefined;
+  #alive = true;
+  #frozen = false;
+  #thawed: Promise<void> = Promise.resolve();
+  #thaw: (() => void) | undefined;
+  readonly #clients = new Set<{ kill(): void }>();
+
+  constructor(broker: MemoryBroker, process: string, faults?: PortFaults) {
+    this.broker = broker;
+    this.process = process;
+    this.faults = faults;
+  }
+
+  get alive(): boolean {
+    return this.#alive && !this.#frozen;
+  }
+
+  get dead(): boolean {
+    return !this.#alive;
+  }
+
+  /** kill -9: every client stops; pending calls never settle; group members expire with their session. */
+  kill(): void {
+    this.#alive = false;
+    for (const client of this.#clients) client.kill();
+  }
+
+  /** SIGSTOP / SIGCONT: no heartbeats while frozen, and every call waits until the thaw. */
+  freeze(frozen: boolean): void {
+    if (frozen === this.#frozen) return;
+    this.#frozen = frozen;
+    if (frozen) this.#thawed = new Promise((resolve) => (this.#thaw = resolve));
+    else this.#thaw?.();
+  }
+
+  /** Resolves once the process is not frozen. */
+  get thawed(): Promise<void> {
+    return this.#thawed;
+  }
+
+  track(client: { kill(): void }): void {
+    this.#clients.add(client);
+  }
+
+  groupConsumer(options: GroupConsumerOptions): MemoryConsumer {
+    return new MemoryConsumer(this, options.clientId, options);
+  }
+
+  reader(options: ReaderOptions): MemoryConsumer {
+    return new MemoryConsumer(this, options.clientId, undefined);
+  }
+
+  producer(options: ProducerOptions): MemoryProducer {
+    return new MemoryProducer(this, options);
+  }
+
+  admin(options: { readonly clientId: string }): MemoryAdmin {
+    return new MemoryAdmin(this, options.clientId);
+  }
+}
+
+/** A promise that never settles: what a call of a killed process sees. */
+const NEVER = new Promise<never>(() => undefined);
+
+abstract class MemoryClient {
+  readonly owner: MemoryLogClients;
+  readonly clientId: string;
+  protected state: 'new' | 'open' | 'closed' = 'new';
+  protected killed = false;
+
+  constructor(owner: MemoryLogClients, clientId: string) {
+    this.owner = owner;
+    this.clientId = clientId;
+    owner.track(this);
+  }
+
+  get open(): boolean {
+    return this.state !== 'closed' && !this.killed;
+  }
+
+  kill(): void {
+    this.killed = true;
+  }
+
+  protected get broker(): MemoryBroker {
+    return this.owner.broker;
+  }
+
+  /** Runs a call through the fault plan; a killed process's calls never return. */
+  protected async call<T>(name: string, body: () => T | Promise<T>): Promise<T> {
+    if (this.killed) return NEVER;
+    await this.owner.thawed;
+    if (this.killed) return NEVER;
+    if (this.state === 'closed') throw new ClientClosedError(`${this.clientId}: ${name} on a closed client`);
+    const delay = this.owner.faults?.before?.(name, { process: this.owner.process, clientId: this.clientId });
+    if (typeof delay === 'number' && delay > 0) await this.broker.clock.sleep(delay);
+    if (this.killed) return NEVER;
+    const result = await body();
+    this.owner.faults?.after?.(name, { process: this.owner.process, clientId: this.clientId });
+    return result;
+  }
+
+  protected check(name: string): void {
+    if (this.killed || this.state === 'closed') throw new ClientClosedError(`${this.clientId}: ${name} on a closed client`);
+  }
+}
+
+export class MemoryConsumer extends MemoryClient implements LogConsumer {
+  readonly #group: GroupConsumerOptions | undefined;
+  #member: string | undefined;
+  #generation = -1;
+  readonly #positions = new Map<string, Position & TopicPartition>();
+  #callbacks: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
+  #lost = false;
+  #topics: string[] | undefined;
+
+  constructor(owner: MemoryLogClients, clientId: string, group: GroupConsumerOptions | undefined) {
+    super(owner, clientId);
+    this.#group = group;
+  }
+
+  get alive(): boolean {
+    return this.owner.alive && !this.killed && this.state !== 'closed';
+  }
+
+  /** The group generation this member last got an assignment in (the group metadata of its commits). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get memberId(): string | undefined {
+    return this.#member;
+  }
+
+  get groupId(): string | undefined {
+    return this.#group?.groupId;
+  }
+
+  /** From the broker: a rebalance callback for the next poll. */
+  deliver(kind: 'assign' | 'revoke', partitions: readonly TopicPartition[]): void {
+    this.#callbacks.push({ kind, partitions: [...partitions] });
+    if (kind === 'assign') this.#generation = this.broker.generation(this.#group!.groupId);
+  }
+
+  /** From the broker: the session expired; the member learns it (`lost`) on its next poll. */
+  expired(): void {
+    this.#member = undefined;
+    this.#lost = true;
+  }
+
+  connect(): Promise<void> {
+    return this.call('connect', () => {
+      this.state = 'open';
+    });
+  }
+
+  subscribe(topics: string[]): void {
+    this.check('subscribe');
+    const group = this.#group;
+    if (group === undefined) throw new Error(`${this.clientId}: subscribe needs a group consumer`);
+    this.#topics = [...topics];
+    this.#member = this.broker.join(group.groupId, this, topics, group.sessionTimeoutMs).id;
+  }
+
+  assign(partitions: readonly TopicPartitionPosition[]): void {
+    this.check('assign');
+    for (const p of partitions) {
+      const offset = this.#startOffset(p);
+      this.#positions.set(tpKey(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset, eofAt: -1, paused: false });
+    }
+  }
+
+  #startOffset(p: TopicPartitionPosition): number {
+    const { cluster } = this.broker;
+    const start = cluster.startOffset(p.topic, p.partition);
+    if (p.offset !== undefined && p.offset >= 0) return Math.max(p.offset, start);
+    if (p.offset === undefined && this.#group !== undefined) {
+      const committed = cluster.committed(this.#group.groupId, p.topic, p.partition);
+      if (committed !== undefined) return Math.max(committed, start);
+    }
+    return start;
+  }
+
+  unassign(): void {
+    this.check('unassign');
+    this.#positions.clear();
+    if (this.#group !== undefined && this.#member !== undefined) this.broker.revoked(this.#group.groupId, this.#member);
+  }
+
+  async consume(max: number, timeoutMs: number): Promise<ConsumedBatch> {
+    return this.call('consume', async () => {
+      if (this.#group !== undefined) {
+        this.broker.expire(this.#group.groupId);
+        if (this.#deliverCallbacks()) return { messages: [], eofs: [] };
+      }
+      let batch = this.#take(max);
+      if (batch.messages.length === 0 && batch.eofs.length === 0 && timeoutMs > 0) {
+        await this.broker.waitForData(timeoutMs);
+        if (this.killed) return NEVER;
+        if (this.#group !== undefined && this.#deliverCallbacks()) return { messages: [], eofs: [] };
+        batch = this.#take(max);
+      }
+      return batch;
+    });
+  }
+
+  #deliverCallbacks(): boolean {
+    const group = this.#group!;
+    if (this.#lost) {
+      this.#lost = false;
+      const owned = [...this.#positions.values()].map(({ topic, partition }) => ({ topic, partition }));
+      this.#callbacks = [];
+      group.onRebalance('lost', owned);
+      // Back in the group as a new member, as librdkafka rejoins after a lost assignment.
+      if (this.state !== 'closed' && !this.killed) {
+        const topics = this.#subscribedTopics();
+        if (topics !== undefined) this.#member = this.broker.join(group.groupId, this, topics, group.sessionTimeoutMs).id;
+      }
+      return true;
+    }
+    if (this.#callbacks.length === 0) return false;
+    const callbacks = this.#callbacks;
+    this.#callbacks = [];
+    for (const { kind, partitions } of callbacks) group.onRebalance(kind, partitions);
+    return true;
+  }
+
+  #subscribedTopics(): string[] | undefined {
+    return this.#topics;
+  }
+
+  /** Records in cluster append order across the assigned partitions, up to `max`. */
+  #take(max: number): ConsumedBatch {
+    const { cluster } = this.broker;
+    const messages: InputRecord[] = [];
+    const eofs: TopicPartitionOffset[] = [];
+    const candidates: { position: Position & TopicPartition; records: LogRecord[] }[] = [];
+    for (const position of this.#positions.values()) {
+      if (position.paused) continue;
+      const records = cluster.read(position.topic, position.partition, position.offset, max);
+      if (records.length > 0) candidates.push({ position, records });
+      else if (this.#group === undefined) {
+        const end = cluster.endOffset(position.topic, position.partition);
+        if (position.offset >= end && position.eofAt !== end) {
+          position.eofAt = end;
+          eofs.push({ topic: position.topic, partition: position.partition, offset: end });
+        }
+      }
+    }
+    // Merge by the cluster-wide append sequence: the order a broker would most likely serve.
+    const heads = candidates.map(() => 0);
+    while (messages.length < max) {
+      let best = -1;
+      for (let i = 0; i < candidates.length; i++) {
+        const record = candidates[i]!.records[heads[i]!];
+        if (record === undefined) continue;
+        if (best < 0 || record.sequence < candidates[best]!.records[heads[best]!]!.sequence) best = i;
+      }
+      if (best < 0) break;
+      const record = candidates[best]!.records[heads[best]!++]!;
+      messages.push(record);
+      candidates[best]!.position.offset = record.offset + 1;
+    }
+    return { messages, eofs };
+  }
+
+  seek(partition: TopicPartitionOffset): Promise<void> {
+    return this.call('seek', () => {
+      const position = this.#positions.get(tpKey(partition.topic, partition.partition));
+      if (position === undefined) return;
+      position.offset = partition.offset === OFFSET_BEGINNING ? this.broker.cluster.startOffset(partition.topic, partition.partition) : partition.offset;
+      position.eofAt = -1;
+    });
+  }
+
+  position(partitions?: TopicPartition[]): TopicPartitionPosition[] {
+    this.check('position');
+    const all = [...this.#positions.values()];
+    const wanted = partitions === undefined ? all : partitions.map((p) => this.#positions.get(tpKey(p.topic, p.partition)) ?? { ...p, offset: OFFSET_INVALID });
+    return wanted.map(({ topic, partition, offset }) => ({ topic, partition, offset }));
+  }
+
+  committed(partitions: TopicPartition[]): Promise<TopicPartitionPosition[]> {
+    return this.call('committed', () => {
+      const group = this.#group?.groupId ?? `${this.clientId}-reader`;
+      return partitions.map(({ topic, partition }) => ({ topic, partition, offset: this.broker.cluster.committed(group, topic, partition) ?? OFFSET_INVALID }));
+    });
+  }
+
+  commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    return this.call('commit', () => {
+      const group = this.#group;
+      if (group === undefined) throw new LogClientError('OTHER', 'other', `${this.clientId}: commit needs a group`);
+      this.#checkGeneration('other');
+      this.broker.cluster.commit(
+        [],
+        offsets.map(({ topic, partition, offset }) => ({ group: group.groupId, topic, partition, offset })),
+      );
+    });
+  }
+
+  /** Throws unless this member is in its group at its current generation (no rebalance pending for it). */
+  checkGeneration(kind: 'abortable' | 'other'): void {
+    this.#checkGeneration(kind);
+  }
+
+  #checkGeneration(kind: 'abortable' | 'other'): void {
+    const group = this.#group!;
+    const member = this.#member;
+    if (member === undefined || !this.broker.isMember(group.groupId, member) || this.broker.generation(group.groupId) !== this.#generation) {
+      throw new LogClientError(kind === 'abortable' ? 'TXN_ABORTABLE' : 'OTHER', kind, `${this.clientId}: the group generation moved on (ILLEGAL_GENERATION)`);
+    }
+  }
+
+  cachedEndOffset(topic: string, partition: number): number | undefined {
+    if (!this.#positions.has(tpKey(topic, partition))) return undefined;
+    return this.broker.cluster.endOffset(topic, partition);
+  }
+
+  disconnect(): Promise<boolean> {
+    if (this.killed) return Promise.resolve(false);
+    if (this.state === 'closed') return Promise.resolve(true);
+    this.state = 'closed';
+    this.#positions.clear();
+    if (this.#group !== undefined && this.#member !== undefined) this.broker.leave(this.#group.groupId, this.#member);
+    this.#member = undefined;
+    return Promise.resolve(true);
+  }
+
+}
+
+export class MemoryProducer extends MemoryClient implements LogProducer {
+  readonly #options: ProducerOptions;
+  #epoch = -1;
+  #inTransaction = false;
+  #writes: TopicWrite[] = [];
+  #offsets: GroupPosition[] = [];
+  /** The consumer whose group metadata came with the transaction's offsets. */
+  #offsetsFrom: MemoryConsumer | undefined;
+  #deliveryErrors = 0;
+
+  constructor(owner: MemoryLogClients, options: ProducerOptions) {
+    super(owner, options.clientId);
+    this.#options = options;
+  }
+
+  get connected(): boolean {
+    return this.state === 'open' && !this.killed;
+  }
+
+  connect(): Promise<void> {
+    return this.call('connect', () => {
+      this.state = 'open';
+    });
+  }
+
+  produce(topic: string, partition: number | undefined, key: Buffer | null, value: Buffer | null, timestamp: number, headers: readonly Header[]): void {
+    this.check('produce');
+    const write: TopicWrite = { topic, ...(partition === undefined ? {} : { partition }), key, value, headers, timestamp };
+    if (this.#options.transactional !== undefined) {
+      if (!this.#inTransaction) throw new LogClientError('OTHER', 'fatal', `${this.clientId}: produce outside a transaction`);
+      this.#writes.push(write);
+      return;
+    }
+    this.broker.cluster.produce(write);
+    this.broker.notifyAppend();
+  }
+
+  send(topic: string, partition: number | undefined, key: Buffer | null, value: Buffer | null, timestamp: number | undefined, headers: readonly Header[]): Promise<TopicPartitionOffset> {
+    return this.call('send', () => {
+      const placed = this.broker.cluster.produce({ topic, ...(partition === undefined ? {} : { partition }), key, value, headers, timestamp: timestamp ?? this.broker.clock.now() });
+      this.broker.notifyAppend();
+      return { topic, partition: placed.partition, offset: placed.offset };
+    });
+  }
+
+  takeDeliveryErrors(): number {
+    const errors = this.#deliveryErrors;
+    this.#deliveryErrors = 0;
+    return errors;
+  }
+
+  poll(): void {
+    // Deliveries are immediate.
+  }
+
+  flush(): Promise<void> {
+    return this.call('flush', () => undefined);
+  }
+
+  initTransactions(): Promise<void> {
+    return this.call('initTransactions', () => {
+      const id = this.#transactionalId();
+      this.#epoch = this.broker.initProducer(id);
+      this.#inTransaction = false;
+    });
+  }
+
+  beginTransaction(): Promise<void> {
+    return this.call('beginTransaction', () => {
+      this.#fenceCheck();
+      this.#inTransaction = true;
+      this.#writes = [];
+      this.#offsets = [];
+      this.#offsetsFrom = undefined;
+    });
+  }
+
+  sendOffsets(offsets: TopicPartitionOffset[], consumer: LogConsumer): Promise<void> {
+    return this.call('sendOffsets', () => {
+      if (!(consumer instanceof MemoryConsumer) || consumer.groupId === undefined) throw new TypeError('sendOffsets needs a group consumer of the same (memory) adapter');
+      this.#fenceCheck();
+      consumer.checkGeneration('abortable');
+      const group = consumer.groupId;
+      for (const { topic, partition, offset } of offsets) this.#offsets.push({ group, topic, partition, offset });
+      this.#offsetsFrom = consumer;
+    });
+  }
+
+  commitTransaction(): Promise<void> {
+    return this.call('commitTransaction', () => {
+      this.#fenceCheck();
+      if (!this.#inTransaction) throw new LogClientError('OTHER', 'fatal', `${this.clientId}: commit without a transaction`);
+      try {
+        // The coordinator's check of the offsets' group generation (KIP-447).
+        if (this.#offsets.length > 0) this.#offsetsFrom?.checkGeneration('abortable');
+      } catch (error) {
+        this.#discard();
+        throw error;
+      }
+      const writes = this.#writes;
+      const offsets = this.#offsets;
+      this.#discard();
+      this.broker.cluster.commit(writes, offsets);
+      if (writes.length > 0) this.broker.notifyAppend();
+    });
+  }
+
+  abortTransaction(): Promise<void> {
+    return this.call('abortTransaction', () => {
+      this.#fenceCheck();
+      this.#discard();
+    });
+  }
+
+  disconnect(): Promise<boolean> {
+    if (this.killed) return Promise.resolve(false);
+    this.state = 'closed';
+    this.#discard();
+    return Promise.resolve(true);
+  }
+
+  override kill(): void {
+    super.kill();
+    this.#discard();
+  }
+
+  #discard(): void {
+    this.#inTransaction = false;
+    this.#writes = [];
+    this.#offsets = [];
+    this.#offsetsFrom = undefined;
+  }
+
+  #transactionalId(): string {
+    const id = this.#options.transactional?.id;
+    if (id === undefined) throw new LogClientError('OTHER', 'fatal', `${this.clientId}: not a transactional producer`);
+    return id;
+  }
+
+  #fenceCheck(): void {
+    if (!this.broker.isCurrentEpoch(this.#transactionalId(), this.#epoch)) {
+      this.#discard();
+      throw new LogClientError('FENCED', 'fatal', `${this.clientId}: producer fenced by a newer instance with the same transactional id`);
+    }
+  }
+}
+
+export class MemoryAdmin extends MemoryClient implements LogAdmin {
+  constructor(owner: MemoryLogClients, clientId: string) {
+    super(owner, clientId);
+    this.state = 'open';
+  }
+
+  listOffsets(partitions: readonly TopicPartition[], which: 'earliest' | 'latest'): Promise<TopicPartitionOffset[]> {
+    return this.call('listOffsets', () => {
+      const { cluster } = this.broker;
+      return partitions.map(({ topic, partition }) => {
+        if (!cluster.hasTopic(topic)) throw new LogClientError('UNKNOWN_TOPIC', 'other', `unknown topic ${topic}`);
+        return { topic, partition, offset: which === 'earliest' ? cluster.startOffset(topic, partition) : cluster.endOffset(topic, partition) };
+      });
+    });
+  }
+
+  describeTopics(names: readonly string[]): Promise<TopicInfo[]> {
+    return this.call('describeTopics', () => names.map((name) => ({ name, partitions: this.broker.cluster.hasTopic(name) ? this.broker.cluster.partitions(name) : undefined })));
+  }
+
+  describeGroup(groupId: string): Promise<GroupInfo | undefined> {
+    return this.call('describeGroup', () => this.broker.describe(groupId));
+  }
+
+  disconnect(): Promise<boolean> {
+    this.state = 'closed';
+    return Promise.resolve(!this.killed);
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * A world for running the production runtime (FlowMember + StatusFollower, one pair per
+ * "process") over the in-memory log adapter on virtual time: start, kill -9, freeze, stop
+ * instances; write events, pauses and resumes; read the output. Used by the member tests and
+ * the fault simulation.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition, type ProcessingGuarantee, type RuntimeSettings } from '../../src/config/config.ts';
+import { EmbeddedCluster } from '../../src/engines/embedded/cluster.ts';
+import { MemoryBroker, MemoryLogClients, type PortFaults } from '../../src/engines/embedded/memory-log.ts';
+import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
+import { FlowMember } from '../../src/engines/kafka/flow-member.ts';
+import { StatusFollower } from '../../src/engines/kafka/status-follower.ts';
+import { decodeEvent, encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
+import { VirtualClock } from '../../src/runtime/clock.ts';
+import { StatusTable } from '../../src/runtime/status-table.ts';
+
+const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+
+export interface Instance {
+  readonly name: string;
+  readonly clients: MemoryLogClients;
+  readonly follower: StatusFollower;
+  readonly member: FlowMember;
+  started: Promise<void>;
+}
+
+export class World {
+  readonly clock = new VirtualClock(1_000_000);
+  readonly cluster = new EmbeddedCluster({ clock: () => this.clock.now() });
+  readonly broker = new MemoryBroker(this.cluster, this.clock);
+  readonly flow: FlowDefinition;
+  readonly runtime: RuntimeSettings;
+  readonly instances = new Map<string, Instance>();
+  #stateDir: string;
+
+  readonly #faults: PortFaults | undefined;
+
+  constructor(options: { guarantee?: ProcessingGuarantee; partitions?: number; faults?: PortFaults; runtime?: Partial<RuntimeSettings> } = {}) {
+    const guarantee = options.guarantee ?? 'exactly_once';
+    this.flow = parseFlowsFile({ partitions: options.partitions ?? 4, flows: [{ id: 'm' }] }, 'test').flows[0]!;
+    this.#stateDir = mkdtempSync(path.join(tmpdir(), 'ep-memory-world-'));
+    this.#faults = options.faults;
+    this.runtime = {
+      applicationId: 'memory-test',
+      processingGuarantee: guarantee,
+      commitIntervalMs: 100,
+      punctuateIntervalMs: 1000,
+      drainSliceSize: 3,
+      maxBufferPerKey: 0,
+      maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+      statusMaxLagMs: 3000,
+      stateDir: this.#stateDir,
+      ...options.runtime,
+    };
+    createFlowTopics(this.cluster, this.flow);
+  }
+
+  /** Starts an instance (the same name again: the same instance id and state folder). */
+  start(name: string): Instance {
+    const clients = new MemoryLogClients(this.broker, name, this.#faults);
+    const table = new StatusTable();
+    const runtime = { ...this.runtime, stateDir: path.join(this.runtime.stateDir, name) };
+    const log = logger.child({ instance: name, at: () => this.clock.now() });
+    const follower = new StatusFollower({ clients, flow: this.flow, partitions: this.flow.partitions, table, logger: log, clock: this.clock });
+    const member = new FlowMember({
+      flow: this.flow,
+      runtime,
+      partitions: this.flow.partitions,
+      clients,
+      status: table,
+      memberClientId: `http://${name}`,
+      instanceId: name,
+      sessionTimeoutMs: 6000,
+      statusLagMs: () => follower.lag(),
+      logger: log,
+      clock: this.clock,
+      report: () => undefined,
+      onCommit: () => undefined,
+    });
+    const instance: Instance = { name, clients, follower, member, started: Promise.resolve() };
+    instance.started = (async () => {
+      await follower.start();
+      await member.start();
+    })();
+    instance.started.catch(() => undefined);
+    this.instances.set(name, instance);
+    return instance;
+  }
+
+  /** kill -9: nothing of the process runs again; its group membership expires with the session. */
+  kill(name: string): void {
+    this.instances.get(name)!.clients.kill();
+    this.instances.delete(name);
+  }
+
+  async stop(name: string): Promise<void> {
+    const instance = this.instances.get(name)!;
+    let stopped = false;
+    void (async () => {
+      await instance.member.stop();
+      await instance.follower.stop();
+      stopped = true;
+    })();
+    await this.until(`${name} stopped`, () => stopped);
+    this.instances.delete(name);
+  }
+
+  send(key: string, id: string): void {
+    this.cluster.produce({ topic: this.flow.topics.main, key: Buffer.from(key), value: encodeEvent({ id, data: id }), headers: [], timestamp: this.clock.now() });
+    this.broker.notifyAppend();
+  }
+
+  pause(key: string): void {
+    this.cluster.produce({ topic: this.flow.topics.status, key: Buffer.from(key), value: encodeStatus('PAUSED'), headers: [], timestamp: this.clock.now() });
+    this.broker.notifyAppend();
+  }
+
+  resume(key: string): void {
+    this.cluster.produce({ topic: this.flow.topics.status, key: Buffer.from(key), value: encodeStatus('ACTIVE'), headers: [], timestamp: this.clock.now() });
+    this.cluster.produce({ topic: this.flow.topics.trigger, key: Buffer.from(key), value: RESUME_COMMAND, headers: [], timestamp: this.clock.now() });
+    this.broker.notifyAppend();
+  }
+
+  /** Per key, the event ids on the output, in output order. */
+  output(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (let p = 0; p < this.flow.partitions; p++) {
+      for (const record of this.cluster.read(this.flow.topics.output, p, 0)) {
+        const key = record.key!.toString();
+        const decoded = decodeEvent(record.value);
+        if (!out.has(key)) out.set(key, []);
+        out.get(key)!.push(decoded.ok ? decoded.value.id : '?');
+      }
+    }
+    return out;
+  }
+
+  outputCount(): number {
+    let n = 0;
+    for (const ids of this.output().values()) n += ids.length;
+    return n;
+  }
+
+  /** Moves virtual time in 10 ms steps until `done` holds (at most `limitMs` of virtual time). */
+  async until(what: string, done: () => boolean | Promise<boolean>, limitMs = 120_000): Promise<void> {
+    const deadline = this.clock.now() + limitMs;
+    while (!(await done())) {
+      if (this.clock.now() > deadline) throw new Error(`virtual time ran out waiting for ${what}`);
+      await this.clock.advance(10);
+    }
+  }
+
+  async run(ms: number): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) await this.clock.advance(10);
+  }
+
+  ready(name: string): boolean {
+    return this.instances.get(name)?.member.ready === true;
+  }
+
+  /** Removes the state folders. */
+  dispose(): void {
+    rmSync(this.#stateDir, { recursive: true, force: true });
+  }
+
+  /** The committed input offsets of the group, all partitions of main. */
+  committedMain(): number[] {
+    return Array.from({ length: this.flow.partitions }, (_, p) => this.cluster.committed(`${this.runtime.applicationId}-${this.flow.id}`, this.flow.topics.main, p) ?? 0);
+  }
+}
+

@@ -1,0 +1,41 @@
+/**
+ * Seeded schedules of the production runtime under injected faults (member-simulation.ts). A
+ * failure prints its seed; `SEED=<n> node_modules/.bin/node --test backend/test/simulation/member-simulation.test.ts`
+ * replays it (MEMBER_SCHEDULES=<n> changes how many run).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runMemberSchedule } from './member-simulation.ts';
+
+const SCHEDULES = Number(process.env.MEMBER_SCHEDULES ?? 100);
+const SEED = process.env.SEED === undefined ? undefined : Number(process.env.SEED);
+
+describe('fault simulation of the production runtime (FlowMember over the in-memory log)', () => {
+  for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
+    const seeds = SEED === undefined ? Array.from({ length: SCHEDULES }, (_, i) => i + 1) : [SEED];
+    it(`${seeds.length} schedule(s) under ${guarantee}: order, pauses, no stall, all ready`, { timeout: 600_000 }, async () => {
+      const totals: Record<string, number> = {};
+      const started = Date.now();
+      for (const seed of seeds) {
+        const result = await runMemberSchedule(seed, { guarantee });
+        for (const [name, n] of Object.entries(result.stats)) totals[name] = (totals[name] ?? 0) + n;
+        if (result.violations.length > 0) {
+          assert.fail(
+            [
+              `schedule SEED=${seed} (${guarantee}) broke the contract; replay it with`,
+              `  SEED=${seed} node_modules/.bin/node --test backend/test/simulation/member-simulation.test.ts`,
+              `config: ${result.config}`,
+              ...result.violations.map((v) => `  ${v}`),
+            ].join('\n'),
+          );
+        }
+      }
+      const perMinute = Math.round((seeds.length / (Date.now() - started)) * 60_000);
+      process.stdout.write(`# member simulation ${guarantee}: ${seeds.length} schedules, ${perMinute}/min, ${JSON.stringify(totals)}\n`);
+      if (SEED !== undefined) return;
+      for (const path of ['kills', 'restarts', 'freezes', 'abortedCommits', 'ambiguousCommits', 'failedOffsetLookups', 'pauses'] as const) {
+        assert.ok((totals[path] ?? 0) > 0, `no ${path} in ${seeds.length} schedules`);
+      }
+    });
+  }
+});

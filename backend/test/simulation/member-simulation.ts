@@ -1,0 +1,255 @@
+/**
+ * The fault simulation of the production runtime: FlowMember and StatusFollower (the code that
+ * runs on Kafka) over the in-memory log adapter, on virtual time, with faults injected at the
+ * port from the seed: aborted and ambiguous (timed-out after applying) commits, fenced offsets,
+ * failing end-offset lookups, slow calls; and at the process level: kill -9 (also between a
+ * produce and its commit), SIGSTOP past the session timeout (a zombie), instances added and
+ * stopped. Then the faults stop and the checker judges:
+ *   order     per key exactly the events sent, in order (at_least_once: after dropping repeats);
+ *   paused    no event sent while its key was paused (PAUSED written >= 5 s before, no resume
+ *             written since) reaches the output before the next resume is written (rule 2);
+ *   stall     every event out within 120 s of virtual time after the faults stop (rule 11);
+ *   ready     every running instance ready at the end.
+ */
+import { ClientTimeoutError, LogClientError } from '../../src/runtime/log/errors.ts';
+import type { ProcessingGuarantee } from '../../src/config/config.ts';
+import type { PortFaults } from '../../src/engines/embedded/memory-log.ts';
+import { decodeEvent } from '../../src/model/wire.ts';
+import { World } from '../runtime/memory-world.ts';
+import { Prng } from './prng.ts';
+
+export interface MemberScheduleResult {
+  readonly violations: string[];
+  readonly stats: Record<string, number>;
+  readonly config: string;
+}
+
+/** Grace after a PAUSED is written before events of the key must be held (status lag bound). */
+const PAUSE_GRACE_MS = 5000;
+
+export interface MemberScheduleOptions {
+  readonly guarantee: ProcessingGuarantee;
+  /** Wraps the fault plan (planted bugs in the port's use). */
+  readonly faults?: (plan: PortFaults) => PortFaults;
+}
+
+export async function runMemberSchedule(seed: number, options: MemberScheduleOptions): Promise<MemberScheduleResult> {
+  const rng = new Prng(seed);
+  const stats: Record<string, number> = {};
+  const count = (name: string, n = 1): void => {
+    stats[name] = (stats[name] ?? 0) + n;
+  };
+  let faultsOn = true;
+  const p = {
+    abortCommit: rng.chance(0.5) ? rng.next() * 0.05 : 0,
+    ambiguousCommit: rng.chance(0.5) ? rng.next() * 0.03 : 0,
+    failOffsets: rng.chance(0.4) ? rng.next() * 0.1 : 0,
+    slowCall: rng.chance(0.5) ? rng.next() * 0.05 : 0,
+  };
+  const plan: PortFaults = {
+    before(call) {
+      if (!faultsOn) return;
+      if (call === 'commitTransaction' && rng.chance(p.abortCommit)) {
+        count('abortedCommits');
+        throw new LogClientError('TXN_ABORTABLE', 'abortable', 'injected: the transaction must be aborted');
+      }
+      if (call === 'listOffsets' && rng.chance(p.failOffsets)) {
+        count('failedOffsetLookups');
+        throw new LogClientError('STALE_METADATA', 'other', 'injected: leader epoch is older than broker epoch', { staleMetadata: true });
+      }
+      if (rng.chance(p.slowCall)) {
+        count('slowCalls');
+        return rng.int(1, 400);
+      }
+    },
+    after(call) {
+      if (!faultsOn) return;
+      if ((call === 'commitTransaction' || call === 'commit') && rng.chance(p.ambiguousCommit)) {
+        count('ambiguousCommits');
+        throw new ClientTimeoutError(`injected: ${call} did not complete within the deadline (it did)`);
+      }
+    },
+  };
+  const partitions = rng.int(1, 4);
+  const world = new World({
+    guarantee: options.guarantee,
+    partitions,
+    faults: options.faults === undefined ? plan : options.faults(plan),
+    runtime: { commitIntervalMs: rng.int(20, 400), punctuateIntervalMs: rng.int(2, 20) * 50, drainSliceSize: rng.int(1, 5) },
+  });
+  const keys = Array.from({ length: rng.int(2, 8) }, (_, i) => `k${i}`);
+  const config = `partitions=${partitions} keys=${keys.length} faults=${JSON.stringify(p)}`;
+  const violations: string[] = [];
+  const sent = new Map<string, string[]>(keys.map((k) => [k, []]));
+  const sentAt = new Map<string, number>();
+  /** Per key: pause windows [pausedAt, resumedAt). */
+  const windows = new Map<string, Array<{ from: number; to: number }>>(keys.map((k) => [k, []]));
+  const paused = new Map<string, number>();
+  let nextName = 0;
+  const live: string[] = [];
+  const newInstance = (): void => {
+    const name = `i${nextName++}`;
+    world.start(name);
+    live.push(name);
+  };
+  const frozen = new Set<string>();
+  try {
+    newInstance();
+    if (rng.chance(0.5)) newInstance();
+    await world.run(rng.int(0, 2000));
+    const actions = rng.int(30, 120);
+    for (let a = 0; a < actions; a++) {
+      const action = rng.weighted({ send: 12, pause: 2, resume: 2, time: 4, kill: 0.6, freeze: 0.4, add: 0.5, stop: 0.3 });
+      const key = rng.pick(keys);
+      switch (action) {
+        case 'send': {
+          for (let i = rng.int(1, 5); i > 0; i--) {
+            const list = sent.get(key)!;
+            const id = `${key}-${list.length}`;
+            list.push(id);
+            sentAt.set(id, world.clock.now());
+            world.send(key, id);
+          }
+          break;
+        }
+        case 'pause':
+          if (!paused.has(key)) {
+            world.pause(key);
+            paused.set(key, world.clock.now());
+            count('pauses');
+          }
+          break;
+        case 'resume':
+          if (paused.has(key)) {
+            windows.get(key)!.push({ from: paused.get(key)!, to: world.clock.now() });
+            paused.delete(key);
+            world.resume(key);
+            count('resumes');
+          }
+          break;
+        case 'time':
+          await world.run(rng.int(10, 3000));
+          break;
+        case 'kill': {
+          const running = live.filter((n) => !frozen.has(n));
+          if (running.length === 0) break;
+          const name = rng.pick(running);
+          // Mid-flight: some virtual time first, so a produce or a commit may be under way.
+          await world.run(rng.int(0, 150));
+          world.kill(name);
+          live.splice(live.indexOf(name), 1);
+          count('kills');
+          if (live.length === 0 || rng.chance(0.5)) {
+            await world.run(rng.int(0, 3000));
+            world.start(name); // the same instance id and state folder: fences its zombie self
+            live.push(name);
+            count('restarts');
+          }
+          break;
+        }
+        case 'freeze': {
+          const candidates = live.filter((n) => !frozen.has(n));
+          if (candidates.length === 0) break;
+          const name = rng.pick(candidates);
+          world.instances.get(name)!.clients.freeze(true);
+          frozen.add(name);
+          if (live.length === frozen.size) newInstance();
+          await world.run(rng.int(1000, 12_000)); // past the session timeout (6 s) or not
+          world.instances.get(name)?.clients.freeze(false);
+          frozen.delete(name);
+          count('freezes');
+          break;
+        }
+        case 'add':
+          if (live.length < 4) {
+            newInstance();
+            count('adds');
+          }
+          break;
+        case 'stop':
+          if (live.length > 1) {
+            const name = rng.pick(live.filter((n) => !frozen.has(n)));
+            await world.stop(name);
+            live.splice(live.indexOf(name), 1);
+            count('stops');
+          }
+          break;
+      }
+    }
+    // Quiet: the faults stop, every key is resumed, everything must come out.
+    faultsOn = false;
+    for (const [key, at] of paused) {
+      windows.get(key)!.push({ from: at, to: world.clock.now() });
+      world.resume(key);
+    }
+    paused.clear();
+    const total = [...sent.values()].reduce((n, ids) => n + ids.length, 0);
+    const outIds = (): number => {
+      let distinct = 0;
+      for (const ids of world.output().values()) distinct += new Set(ids).size;
+      return distinct;
+    };
+    try {
+      await world.until('every event on the output', () => outIds() >= total, 120_000);
+      await world.run(500);
+    } catch {
+      violations.push(`stall: ${outIds()} of ${total} events on the output 120 s after the faults stopped`);
+    }
+    try {
+      await world.until('every instance ready', () => live.every((n) => world.ready(n)), 60_000);
+    } catch {
+      violations.push(`ready: not ready at the end: ${live.filter((n) => !world.ready(n)).join(', ')}`);
+    }
+
+    // Order (rule 1).
+    const output = world.output();
+    for (const key of keys) {
+      const expected = sent.get(key)!;
+      let got = output.get(key) ?? [];
+      if (options.guarantee === 'at_least_once') {
+        const repeats = got.length - new Set(got).size;
+        if (repeats > 0) count('duplicates', repeats);
+        got = got.filter((id, i) => got.indexOf(id) === i);
+      }
+      if (got.join(',') !== expected.join(',')) {
+        violations.push(`order: key ${key}: expected ${expected.length} events in order, got ${got.length}: ${firstDifference(expected, got)}`);
+      }
+    }
+    // Pauses hold (rule 2): from the records' append times on the output.
+    for (let part = 0; part < world.flow.partitions; part++) {
+      for (const record of world.cluster.read(world.flow.topics.output, part, 0)) {
+        const decoded = decodeEvent(record.value);
+        if (!decoded.ok) continue;
+        const key = record.key!.toString();
+        const sentTime = sentAt.get(decoded.value.id);
+        if (sentTime === undefined) continue;
+        for (const window of windows.get(key) ?? []) {
+          if (sentTime >= window.from + PAUSE_GRACE_MS && sentTime < window.to && record.appendTime < window.to) {
+            violations.push(`paused: ${decoded.value.id} sent ${sentTime - window.from} ms after its key was paused, forwarded ${window.to - record.appendTime} ms before the resume`);
+          }
+        }
+      }
+    }
+    count('events', total);
+  } finally {
+    for (const name of [...world.instances.keys()]) world.instances.get(name)!.clients.freeze(false);
+    for (const name of [...world.instances.keys()]) {
+      if (!live.includes(name)) continue;
+      try {
+        await world.stop(name);
+      } catch (error) {
+        violations.push(`stop: ${name} did not stop: ${(error as Error).message}`);
+      }
+    }
+    for (const name of [...world.instances.keys()]) world.kill(name);
+    world.dispose();
+  }
+  return { violations: violations.slice(0, 20), stats, config };
+}
+
+function firstDifference(expected: readonly string[], got: readonly string[]): string {
+  for (let i = 0; i < Math.max(expected.length, got.length); i++) {
+    if (expected[i] !== got[i]) return `at ${i}: expected ${expected[i] ?? '(end)'}, got ${got[i] ?? '(end)'} (around: ${got.slice(Math.max(0, i - 2), i + 3).join(',')})`;
+  }
+  return 'same';
+}
