@@ -18,13 +18,12 @@ import { decodeEvent, encodeEvent, encodeStatus, RESUME_COMMAND } from '../../sr
 import { VirtualClock } from '../../src/runtime/clock.ts';
 import { StatusTable } from '../../src/runtime/status-table.ts';
 
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
 
 export interface Instance {
   readonly name: string;
   readonly clients: MemoryLogClients;
-  readonly follower: StatusFollower;
-  readonly member: FlowMember;
+  follower: StatusFollower;
+  member: FlowMember;
   started: Promise<void>;
 }
 
@@ -38,6 +37,8 @@ export class World {
   #stateDir: string;
 
   readonly #faults: PortFaults | undefined;
+  /** Silent unless LOG_LEVEL is set; every line carries the virtual time (`vt`). */
+  readonly #logger = pino({ level: process.env.LOG_LEVEL ?? 'silent', mixin: () => ({ vt: this.clock.now() }) });
 
   constructor(options: { guarantee?: ProcessingGuarantee; partitions?: number; faults?: PortFaults; runtime?: Partial<RuntimeSettings> } = {}) {
     const guarantee = options.guarantee ?? 'exactly_once';
@@ -59,34 +60,51 @@ export class World {
     createFlowTopics(this.cluster, this.flow);
   }
 
-  /** Starts an instance (the same name again: the same instance id and state folder). */
+  /**
+   * Starts an instance (the same name again: the same instance id and state folder). Like the
+   * engine, it retries a failed startup (status table catch-up, first join) with new objects.
+   */
   start(name: string): Instance {
     const clients = new MemoryLogClients(this.broker, name, this.#faults);
-    const table = new StatusTable();
     const runtime = { ...this.runtime, stateDir: path.join(this.runtime.stateDir, name) };
-    const log = logger.child({ instance: name, at: () => this.clock.now() });
-    const follower = new StatusFollower({ clients, flow: this.flow, partitions: this.flow.partitions, table, logger: log, clock: this.clock });
-    const member = new FlowMember({
-      flow: this.flow,
-      runtime,
-      partitions: this.flow.partitions,
-      clients,
-      status: table,
-      memberClientId: `http://${name}`,
-      instanceId: name,
-      sessionTimeoutMs: 6000,
-      statusLagMs: () => follower.lag(),
-      logger: log,
-      clock: this.clock,
-      report: () => undefined,
-      onCommit: () => undefined,
-    });
-    const instance: Instance = { name, clients, follower, member, started: Promise.resolve() };
+    const log = this.#logger.child({ instance: name });
+    const make = (): { follower: StatusFollower; member: FlowMember } => {
+      const table = new StatusTable();
+      const follower = new StatusFollower({ clients, flow: this.flow, partitions: this.flow.partitions, table, logger: log, clock: this.clock });
+      const member = new FlowMember({
+        flow: this.flow,
+        runtime,
+        partitions: this.flow.partitions,
+        clients,
+        status: table,
+        memberClientId: `http://${name}`,
+        instanceId: name,
+        sessionTimeoutMs: 6000,
+        statusLagMs: () => follower.lag(),
+        logger: log,
+        clock: this.clock,
+        report: () => undefined,
+        onCommit: () => undefined,
+      });
+      return { follower, member };
+    };
+    const instance: Instance = { name, clients, ...make(), started: Promise.resolve() };
     instance.started = (async () => {
-      await follower.start();
-      await member.start();
+      for (;;) {
+        try {
+          await instance.follower.start();
+          await instance.member.start();
+          return;
+        } catch (error) {
+          log.warn({ err: error }, 'startup failed; retrying');
+          await instance.member.stop().catch(() => undefined);
+          await instance.follower.stop().catch(() => undefined);
+          await this.clock.sleep(1000);
+          if (clients.dead) return;
+          Object.assign(instance, make());
+        }
+      }
     })();
-    instance.started.catch(() => undefined);
     this.instances.set(name, instance);
     return instance;
   }

@@ -137,6 +137,11 @@ export class FlowMember {
   #dirty = false;
   #writesSinceCommit = 0;
   #lastCommit: number;
+  /**
+   * When a commit with input offsets last succeeded: the group checked this member's generation
+   * then (sendOffsets / commit), so it owned its partitions at that moment. See #ownershipProven.
+   */
+  #committedAt = Number.NEGATIVE_INFINITY;
   #overflow: PendingSend[] = [];
   /**
    * at_least_once only: changelog tombstones (and drain marks) of the current commit interval,
@@ -475,6 +480,7 @@ export class FlowMember {
     if (this.#exactlyOnce) {
       if (offsets.length > 0) await this.#producer.sendOffsets(offsets, this.#consumer);
       await this.#retrying(() => this.#producer.commitTransaction());
+      if (offsets.length > 0) this.#committedAt = this.#clock.now();
       await this.#producer.beginTransaction();
     } else {
       await this.#flushDelivered();
@@ -485,7 +491,10 @@ export class FlowMember {
         for (const { topic, partition, record } of held) this.#send(topic, partition, record);
         await this.#flushDelivered();
       }
-      if (offsets.length > 0) await this.#consumer.commit(offsets);
+      if (offsets.length > 0) {
+        await this.#consumer.commit(offsets);
+        this.#committedAt = this.#clock.now();
+      }
     }
     this.#dirty = false;
     this.#writesSinceCommit = 0;
@@ -523,7 +532,7 @@ export class FlowMember {
       await this.#abortQuietly();
     } else if (this.#tasks.size > 0 || this.#dirty) {
       try {
-        if (this.#dirty || this.#writesSinceCommit > 0) await this.#commit();
+        if (this.#dirty || this.#writesSinceCommit > 0 || !this.#ownershipProven()) await this.#commit();
         committed = true;
       } catch (error) {
         this.#log.warn({ err: error }, 'commit on revocation failed; the new owner restores from the changelog');
@@ -737,7 +746,12 @@ export class FlowMember {
         // The last stable offset, not the high watermark: records of a transaction still open
         // (another writer's, not fenced yet) are read again by the next restore, never skipped.
         const offsets = await this.#adminClient().listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', true);
-        ends = new Map(offsets.map((o) => [o.partition, o.offset]));
+        // The end offsets are a checkpoint only if nobody else can have written the changelog
+        // since this member's last commit: a member frozen (SIGSTOP) after it, and expired by the
+        // group meanwhile, would otherwise checkpoint a new owner's entries it never applied, and
+        // a later restore from that checkpoint would miss them (found by the fault simulation).
+        if (this.#ownershipProven()) ends = new Map(offsets.map((o) => [o.partition, o.offset]));
+        else this.#log.warn({ sinceCommitMs: this.#clock.now() - this.#committedAt }, 'no recent commit proves these partitions are still ours: closing without checkpoints');
       } catch (error) {
         this.#log.warn({ err: error }, 'could not read changelog end offsets; closing without checkpoints');
       }
@@ -756,6 +770,14 @@ export class FlowMember {
     this.#offsets.clear();
     this.#dirty = false;
     this.#writesSinceCommit = 0;
+  }
+
+  /**
+   * The last generation-checked commit is recent enough that the group cannot have given this
+   * member's partitions to anyone since: that takes a session timeout without heartbeats.
+   */
+  #ownershipProven(): boolean {
+    return this.#clock.now() - this.#committedAt < this.#o.sessionTimeoutMs / 2;
   }
 
   async #abortQuietly(): Promise<boolean> {
@@ -872,7 +894,7 @@ export class FlowMember {
   async #shutdown(): Promise<void> {
     let committed = false;
     try {
-      if (this.#tasks.size > 0 && (this.#dirty || this.#writesSinceCommit > 0)) await this.#commit();
+      if (this.#tasks.size > 0 && (this.#dirty || this.#writesSinceCommit > 0 || !this.#ownershipProven())) await this.#commit();
       committed = true;
     } catch (error) {
       this.#log.warn({ err: error }, 'final commit failed; the next owner restores from the changelog');
