@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import Kafka from '@confluentinc/kafka-javascript';
 import { toLogError } from '../../src/engines/kafka/client.ts';
-import { ClientClosedError, ClientTimeoutError, errorKind, isQueueFull, isStaleMetadata, isUnknownTopic, LogClientError } from '../../src/runtime/log/errors.ts';
+import { ClientClosedError, ClientTimeoutError, errorKind, isGenerationError, isQueueFull, isStaleMetadata, isUnknownTopic, LogClientError } from '../../src/runtime/log/errors.ts';
 
 const ERR = Kafka.CODES.ERRORS;
 
@@ -25,6 +25,8 @@ describe('log-client errors', () => {
     ['fenced leader epoch', librdkafkaError(ERR.ERR_FENCED_LEADER_EPOCH), { code: 'STALE_METADATA', kind: 'other', stale: true }],
     ['all brokers down', librdkafkaError(ERR.ERR__ALL_BROKERS_DOWN), { code: 'STALE_METADATA', kind: 'other', stale: true }],
     ['a client timeout, retriable', librdkafkaError(ERR.ERR__TIMED_OUT, { isRetriable: true }), { code: 'STALE_METADATA', kind: 'retriable', stale: true }],
+    ['illegal generation, abort required', librdkafkaError(ERR.ERR_ILLEGAL_GENERATION, { isTxnRequiresAbort: true }), { code: 'GENERATION', kind: 'abortable', stale: false }],
+    ['unknown member', librdkafkaError(ERR.ERR_UNKNOWN_MEMBER_ID), { code: 'GENERATION', kind: 'other', stale: false }],
     ['queue full', librdkafkaError(ERR.ERR__QUEUE_FULL), { code: 'QUEUE_FULL', kind: 'other', stale: false }],
     ['unknown topic', librdkafkaError(ERR.ERR_UNKNOWN_TOPIC_OR_PART), { code: 'UNKNOWN_TOPIC', kind: 'other', stale: false }],
   ];
@@ -40,6 +42,7 @@ describe('log-client errors', () => {
       assert.equal(mapped.message, raw.message);
       assert.equal(isQueueFull(mapped), expected.code === 'QUEUE_FULL');
       assert.equal(isUnknownTopic(mapped), expected.code === 'UNKNOWN_TOPIC');
+      assert.equal(isGenerationError(mapped), expected.code === 'GENERATION');
     });
   }
 

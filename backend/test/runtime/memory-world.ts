@@ -40,7 +40,11 @@ export class World {
   /** Silent unless LOG_LEVEL is set; every line carries the virtual time (`vt`). */
   readonly #logger = pino({ level: process.env.LOG_LEVEL ?? 'silent', mixin: () => ({ vt: this.clock.now() }) });
 
-  constructor(options: { guarantee?: ProcessingGuarantee; partitions?: number; faults?: PortFaults; runtime?: Partial<RuntimeSettings> } = {}) {
+  readonly #step: number;
+
+  /** `stepMs`: how far virtual time moves between two checks of `until` and `run` (default 10 ms). */
+  constructor(options: { guarantee?: ProcessingGuarantee; partitions?: number; faults?: PortFaults; runtime?: Partial<RuntimeSettings>; stepMs?: number } = {}) {
+    this.#step = options.stepMs ?? 10;
     const guarantee = options.guarantee ?? 'exactly_once';
     this.flow = parseFlowsFile({ partitions: options.partitions ?? 4, flows: [{ id: 'm' }] }, 'test').flows[0]!;
     this.#stateDir = mkdtempSync(path.join(tmpdir(), 'ep-memory-world-'));
@@ -168,13 +172,13 @@ export class World {
     const deadline = this.clock.now() + limitMs;
     while (!(await done())) {
       if (this.clock.now() > deadline) throw new Error(`virtual time ran out waiting for ${what}`);
-      await this.clock.advance(10);
+      await this.clock.advance(this.#step);
     }
   }
 
   async run(ms: number): Promise<void> {
     const end = this.clock.now() + ms;
-    while (this.clock.now() < end) await this.clock.advance(10);
+    while (this.clock.now() < end) await this.clock.advance(Math.min(this.#step, end - this.clock.now()));
   }
 
   ready(name: string): boolean {

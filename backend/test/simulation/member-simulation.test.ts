@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runMemberSchedule } from './member-simulation.ts';
 
-const SCHEDULES = Number(process.env.MEMBER_SCHEDULES ?? 100);
+const SCHEDULES = Number(process.env.MEMBER_SCHEDULES ?? 40);
 const SEED = process.env.SEED === undefined ? undefined : Number(process.env.SEED);
 
 describe('fault simulation of the production runtime (FlowMember over the in-memory log)', () => {

@@ -74,6 +74,7 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
   const world = new World({
     guarantee: options.guarantee,
     partitions,
+    stepMs: 50,
     faults: options.faults === undefined ? plan : options.faults(plan),
     runtime: { commitIntervalMs: rng.int(20, 400), punctuateIntervalMs: rng.int(2, 20) * 50, drainSliceSize: rng.int(1, 5) },
   });

@@ -538,7 +538,7 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
     const group = this.#group!;
     const member = this.#member;
     if (member === undefined || !this.broker.isMember(group.groupId, member) || this.broker.generation(group.groupId) !== this.#generation) {
-      throw new LogClientError(kind === 'abortable' ? 'TXN_ABORTABLE' : 'OTHER', kind, `${this.clientId}: the group generation moved on (ILLEGAL_GENERATION)`);
+      throw new LogClientError('GENERATION', kind, `${this.clientId}: the group generation moved on (ILLEGAL_GENERATION)`);
     }
   }
 

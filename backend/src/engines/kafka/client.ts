@@ -73,6 +73,7 @@ const STALE_METADATA = new Set<number>([
 ]);
 
 const UNKNOWN_TOPIC = new Set<number>([ERR.ERR_UNKNOWN_TOPIC_OR_PART, ERR.ERR__UNKNOWN_TOPIC]);
+const GENERATION = new Set<number>([ERR.ERR_ILLEGAL_GENERATION, ERR.ERR_UNKNOWN_MEMBER_ID, ERR.ERR_REBALANCE_IN_PROGRESS]);
 
 /** A raw librdkafka error (in a native callback, before toLogError) saying the topic does not exist. */
 function unknownTopic(error: unknown): boolean {
@@ -98,11 +99,13 @@ export function toLogError(error: unknown): unknown {
       ? 'QUEUE_FULL'
       : UNKNOWN_TOPIC.has(e.code)
         ? 'UNKNOWN_TOPIC'
-        : kind === 'abortable'
-          ? 'TXN_ABORTABLE'
-          : staleMetadata
-            ? 'STALE_METADATA'
-            : 'OTHER';
+        : GENERATION.has(e.code)
+          ? 'GENERATION'
+          : kind === 'abortable'
+            ? 'TXN_ABORTABLE'
+            : staleMetadata
+              ? 'STALE_METADATA'
+              : 'OTHER';
   return new LogClientError(code, kind, e.message ?? String(error), { cause: error, staleMetadata, clientCode: e.code });
 }
 

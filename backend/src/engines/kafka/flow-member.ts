@@ -33,7 +33,7 @@ import { isMarkKey } from '../../stores/buffer-codec.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
 import { trimAhead } from '../../stores/restorable.ts';
-import { errorKind, isQueueFull } from '../../runtime/log/errors.ts';
+import { errorKind, isGenerationError, isQueueFull } from '../../runtime/log/errors.ts';
 import {
   type LogAdmin,
   type LogClients,
@@ -810,7 +810,12 @@ export class FlowMember {
     // Stuck for longer than the stall timeout: whatever the error, start afresh.
     const stalled = this.#clock.now() - this.#lastProgress > (this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
     if (stalled) this.#log.warn({ failures: this.#failures }, 'no progress within the stall timeout: restarting the member with new clients');
-    const aborted = !stalled && kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
+    // at_least_once: a member the group has moved on from must not restore in place: the restore
+    // trims entries ahead of the committed offsets with tombstones sent at once, unfenced, and a
+    // zombie's tombstones would delete entries the new owner buffered (found by the fault
+    // simulation). It rejoins instead, and trims only what a new assignment makes its own.
+    const zombie = !this.#exactlyOnce && isGenerationError(error);
+    const aborted = !stalled && !zombie && kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
     try {
       if (aborted) {
         const partitions = [...this.#tasks.keys()];

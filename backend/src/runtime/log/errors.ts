@@ -16,6 +16,8 @@ export type LogErrorCode =
   | 'FENCED'
   | 'TXN_ABORTABLE'
   | 'STALE_METADATA'
+  /** The group's generation moved on (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS): the member may no longer own its partitions. */
+  | 'GENERATION'
   | 'QUEUE_FULL'
   | 'UNKNOWN_TOPIC'
   | 'DELIVERY_FAILED'
@@ -72,6 +74,11 @@ export function errorKind(error: unknown): LogErrorKind {
 /** The client must be renewed (its view of the cluster is stale, or it is closed). */
 export function isStaleMetadata(error: unknown): boolean {
   return error instanceof LogClientError && error.staleMetadata;
+}
+
+/** The group's generation moved on: this member's partitions may be another's already. */
+export function isGenerationError(error: unknown): boolean {
+  return error instanceof LogClientError && error.code === 'GENERATION';
 }
 
 export function isQueueFull(error: unknown): boolean {
