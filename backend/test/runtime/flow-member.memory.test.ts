@@ -4,8 +4,12 @@
  * (zombies), and the output must still be every event once, in per-key order (rules 1-5, 11).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { World } from './memory-world.ts';
+
+const worlds: World[] = [];
+after(() => worlds.forEach((world) => world.dispose()));
+const track = (world: World): World => (worlds.push(world), world);
 
 function expected(keys: readonly string[], perKey: number): Map<string, string[]> {
   return new Map(keys.map((key) => [key, Array.from({ length: perKey }, (_, i) => `${key}-${i}`)]));
@@ -17,7 +21,7 @@ function sorted(map: Map<string, string[]>): Array<[string, string[]]> {
 
 describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
   test('events flow; a paused key buffers; the resume drains its buffer first, in order; offsets are committed', async () => {
-    const world = new World();
+    const world = track(new World());
     world.start('a');
     await world.until('a ready', () => world.ready('a'));
     for (let i = 0; i < 3; i++) world.send('K', `K-${i}`);
@@ -41,7 +45,7 @@ describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
 
   for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
     test(`${guarantee}: instances join, one is killed -9 and one leaves; every event once, in order`, async () => {
-      const world = new World({ guarantee });
+      const world = track(new World({ guarantee }));
       const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
       world.start('x');
       await world.until('x ready', () => world.ready('x'));
@@ -83,7 +87,7 @@ describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
   }
 
   test('a zombie (frozen past its session) is fenced when it comes back: no duplicate, and it rejoins', async () => {
-    const world = new World();
+    const world = track(new World());
     const keys = ['p', 'q', 'r', 's'];
     world.start('one');
     world.start('two');
