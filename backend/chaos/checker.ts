@@ -81,6 +81,25 @@ export class OutputWatch {
     await this.#reader.stop();
   }
 
+  /**
+   * Reads the whole output again with a new reader, for `ms` at most: the live reader can stall
+   * after a broker restart (its own connections, not the service's), and a stall verdict must
+   * come from what is on the topic. Records already seen are skipped by offset.
+   */
+  async reread(bootstrap: string, flow: FlowNames, errors: ErrorSampler, until: () => boolean, ms: number): Promise<void> {
+    const reader = new ChaosReader(bootstrap, 'chaos-output-reread', [{ topic: flow.output, partitions: flow.partitions }], errors);
+    const deadline = Date.now() + ms;
+    try {
+      await reader.connect();
+      while (!until() && Date.now() < deadline) {
+        const messages = await reader.poll().catch(() => []);
+        if (messages.length > 0) this.#onOutput(messages, Date.now());
+      }
+    } finally {
+      await reader.stop();
+    }
+  }
+
   get distinct(): number {
     return this.#distinctTotal;
   }
