@@ -7,7 +7,6 @@
  * other app, as an instance of a consumer group would.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -16,17 +15,8 @@ import { FORWARDED_HEADER } from '../../src/api/cluster.ts';
 import { EmbeddedEngine } from '../../src/engines/embedded/embedded-engine.ts';
 import type { FlowEngine, PartitionOwner } from '../../src/runtime/engine.ts';
 import { bufferedCount, eventually, FLOW, pauseKey, sendEvent, testSettings } from './helper.ts';
+import { freePort } from '../support/net.ts';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 /** The engine as an instance that owns nothing sees it. */
 function ownsNothing(engine: FlowEngine, owner: () => PartitionOwner, instances: () => string[]): FlowEngine {

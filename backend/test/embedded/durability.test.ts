@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { repoRoot } from '../../src/config/config.ts';
+import { freePort } from '../support/net.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ep-embedded-durability-'));
 const children: ChildProcess[] = [];
@@ -21,17 +21,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(port: number): Promise<{ child: ChildProcess; url: string; log: string[] }> {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', STATE_DIR: dir, LOG_LEVEL: 'warn', PUNCTUATE_INTERVAL_MS: '200' };

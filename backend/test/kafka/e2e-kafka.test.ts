@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import Kafka from '@confluentinc/kafka-javascript';
 import { parseFlowsFile, repoRoot, type FlowDefinition } from '../../src/config/config.ts';
+import { freePort } from '../support/net.ts';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const PARTITIONS = 3;
@@ -33,17 +33,6 @@ let service: Service | undefined;
 let admin: Kafka.KafkaJS.Admin;
 const kafka = new KafkaJS.Kafka({ kafkaJS: { brokers: BROKERS.split(','), logLevel: KafkaJS.logLevel.ERROR } });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function startService(env: Record<string, string>): Promise<Service> {
   const port = await freePort();
