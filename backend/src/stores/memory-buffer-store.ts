@@ -175,3 +175,44 @@ function lowerBound(events: readonly BufferedEvent[], from: number, to: number, 
   }
   return low;
 }
+
+/**
+ * In-memory stores that outlive their handles, one per folder: a disk for the fault simulation,
+ * where an instance restarted with the same state folder finds what its store held (as an lmdb
+ * environment is found again in its folder). Each `open` is a handle of its own: closing it
+ * leaves the content, and other handles, as they are.
+ */
+export class MemoryStoreFolders {
+  readonly #stores = new Map<string, MemoryBufferStore>();
+
+  open(dir: string): RestorableBufferStore {
+    let store = this.#stores.get(dir);
+    if (store === undefined) this.#stores.set(dir, (store = new MemoryBufferStore()));
+    return handle(store);
+  }
+}
+
+function handle(store: MemoryBufferStore): RestorableBufferStore {
+  let closed = false;
+  const open = (): MemoryBufferStore => {
+    if (closed) throw new Error('buffer store is closed');
+    return store;
+  };
+  return {
+    append: (event) => open().append(event),
+    read: (key, limit) => open().read(key, limit),
+    remove: (key, seqs) => open().remove(key, seqs),
+    count: (key) => open().count(key),
+    keys: () => open().keys(),
+    seqsFrom: (key, fromSeq) => open().seqsFrom(key, fromSeq),
+    setDrainMark: (key, mark) => open().setDrainMark(key, mark),
+    drainMarks: () => open().drainMarks(),
+    restore: (entryKey, entryValue) => open().restore(entryKey, entryValue),
+    clear: () => open().clear(),
+    readCheckpoint: () => open().readCheckpoint(),
+    writeCheckpoint: (offset) => open().writeCheckpoint(offset),
+    close: () => {
+      closed = true;
+    },
+  };
+}

@@ -4,8 +4,6 @@
  * instances; write events, pauses and resumes; read the output. Used by the member tests and
  * the fault simulation.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition, type ProcessingGuarantee, type RuntimeSettings } from '../../src/config/config.ts';
@@ -14,9 +12,11 @@ import { MemoryBroker, MemoryLogClients, type PortFaults } from '../../src/engin
 import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
 import { FlowMember } from '../../src/engines/kafka/flow-member.ts';
 import { StatusFollower } from '../../src/engines/kafka/status-follower.ts';
-import { decodeEvent, encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
+import { decodeEvent, encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../src/model/wire.ts';
 import { VirtualClock } from '../../src/runtime/clock.ts';
+import type { ProcessorFactory } from '../../src/runtime/engine.ts';
 import { StatusTable } from '../../src/runtime/status-table.ts';
+import { MemoryStoreFolders } from '../../src/stores/memory-buffer-store.ts';
 
 
 export interface Instance {
@@ -25,6 +25,21 @@ export interface Instance {
   follower: StatusFollower;
   member: FlowMember;
   started: Promise<void>;
+  /** World.stop was called: a startup still retrying gives up rather than start again. */
+  stopping: boolean;
+}
+
+export interface WorldOptions {
+  readonly guarantee?: ProcessingGuarantee;
+  readonly partitions?: number;
+  readonly faults?: PortFaults;
+  readonly runtime?: Partial<RuntimeSettings>;
+  /** How far virtual time moves between two checks of `until` and `run` (default 10 ms). */
+  readonly stepMs?: number;
+  /** The FlowMember class to run (a planted bug's copy: runtime-mutants.ts). */
+  readonly member?: typeof FlowMember;
+  /** Each task's processor (default: the pause-aware processor). */
+  readonly processor?: ProcessorFactory;
 }
 
 export class World {
@@ -34,6 +49,8 @@ export class World {
   readonly flow: FlowDefinition;
   readonly runtime: RuntimeSettings;
   readonly instances = new Map<string, Instance>();
+  /** The instances' disks: their stores by state folder (a restarted instance finds its own). */
+  readonly disk = new MemoryStoreFolders();
   #stateDir: string;
 
   readonly #faults: PortFaults | undefined;
@@ -42,12 +59,16 @@ export class World {
 
   readonly #step: number;
 
-  /** `stepMs`: how far virtual time moves between two checks of `until` and `run` (default 10 ms). */
-  constructor(options: { guarantee?: ProcessingGuarantee; partitions?: number; faults?: PortFaults; runtime?: Partial<RuntimeSettings>; stepMs?: number } = {}) {
+  readonly #member: typeof FlowMember;
+  readonly #processor: ProcessorFactory | undefined;
+
+  constructor(options: WorldOptions = {}) {
     this.#step = options.stepMs ?? 10;
+    this.#member = options.member ?? FlowMember;
+    this.#processor = options.processor;
     const guarantee = options.guarantee ?? 'exactly_once';
     this.flow = parseFlowsFile({ partitions: options.partitions ?? 4, flows: [{ id: 'm' }] }, 'test').flows[0]!;
-    this.#stateDir = mkdtempSync(path.join(tmpdir(), 'ep-memory-world-'));
+    this.#stateDir = '/memory-world'; // folders of `disk`, never of the file system
     this.#faults = options.faults;
     this.runtime = {
       applicationId: 'memory-test',
@@ -75,7 +96,7 @@ export class World {
     const make = (): { follower: StatusFollower; member: FlowMember } => {
       const table = new StatusTable();
       const follower = new StatusFollower({ clients, flow: this.flow, partitions: this.flow.partitions, table, logger: log, clock: this.clock });
-      const member = new FlowMember({
+      const member = new this.#member({
         flow: this.flow,
         runtime,
         partitions: this.flow.partitions,
@@ -87,16 +108,19 @@ export class World {
         statusLagMs: () => follower.lag(),
         logger: log,
         clock: this.clock,
+        openStore: (dir) => this.disk.open(dir),
+        ...(this.#processor === undefined ? {} : { processor: this.#processor }),
         report: () => undefined,
         onCommit: () => undefined,
       });
       return { follower, member };
     };
-    const instance: Instance = { name, clients, ...make(), started: Promise.resolve() };
+    const instance: Instance = { name, clients, ...make(), started: Promise.resolve(), stopping: false };
     instance.started = (async () => {
       for (;;) {
         try {
           await instance.follower.start();
+          if (instance.stopping) return;
           await instance.member.start();
           return;
         } catch (error) {
@@ -104,7 +128,7 @@ export class World {
           await instance.member.stop().catch(() => undefined);
           await instance.follower.stop().catch(() => undefined);
           await this.clock.sleep(1000);
-          if (clients.dead) return;
+          if (clients.dead || instance.stopping) return;
           Object.assign(instance, make());
         }
       }
@@ -122,6 +146,7 @@ export class World {
   async stop(name: string): Promise<void> {
     const instance = this.instances.get(name)!;
     let stopped = false;
+    instance.stopping = true;
     void (async () => {
       await instance.member.stop();
       await instance.follower.stop();
@@ -142,8 +167,11 @@ export class World {
   }
 
   resume(key: string): void {
-    this.cluster.produce({ topic: this.flow.topics.status, key: Buffer.from(key), value: encodeStatus('ACTIVE'), headers: [], timestamp: this.clock.now() });
-    this.cluster.produce({ topic: this.flow.topics.trigger, key: Buffer.from(key), value: RESUME_COMMAND, headers: [], timestamp: this.clock.now() });
+    // As the control plane writes them: the command names its ACTIVE record's offset, so that a
+    // pause written after it outranks it even within the same millisecond.
+    const active = this.cluster.produce({ topic: this.flow.topics.status, key: Buffer.from(key), value: encodeStatus('ACTIVE'), headers: [], timestamp: this.clock.now() });
+    const named = [{ key: HEADERS.statusOffset, value: Buffer.from(String(active.offset)) }];
+    this.cluster.produce({ topic: this.flow.topics.trigger, key: Buffer.from(key), value: RESUME_COMMAND, headers: named, timestamp: this.clock.now() });
     this.broker.notifyAppend();
   }
 
@@ -185,10 +213,8 @@ export class World {
     return this.instances.get(name)?.member.ready === true;
   }
 
-  /** Removes the state folders. */
-  dispose(): void {
-    rmSync(this.#stateDir, { recursive: true, force: true });
-  }
+  /** Nothing on the file system to remove (the stores live in `disk`); kept for the tests' cleanup. */
+  dispose(): void {}
 
   /** The committed input offsets of the group, all partitions of main. */
   committedMain(): number[] {

@@ -1,7 +1,8 @@
 /**
  * Seeded schedules of the production runtime under injected faults (member-simulation.ts). A
  * failure prints its seed; `SEED=<n> node_modules/.bin/node --test backend/test/simulation/member-simulation.test.ts`
- * replays it (MEMBER_SCHEDULES=<n> changes how many run).
+ * replays it (MEMBER_SCHEDULES=<n> changes how many run; SIM_TRACE=1 prints each action of the
+ * schedule, LOG_LEVEL=info the instances' logs, both with the virtual time).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -34,7 +35,7 @@ describe('fault simulation of the production runtime (FlowMember over the in-mem
       const perMinute = Math.round((seeds.length / (Date.now() - started)) * 60_000);
       process.stdout.write(`# member simulation ${guarantee}: ${seeds.length} schedules, ${perMinute}/min, ${JSON.stringify(totals)}\n`);
       if (SEED !== undefined) return;
-      const paths = ['kills', 'restarts', 'freezes', 'ambiguousCommits', 'failedOffsetLookups', 'pauses', ...(guarantee === 'exactly_once' ? ['abortedCommits'] : ['duplicates'])];
+      const paths = ['kills', 'restarts', 'freezes', 'wedges', 'outages', 'ambiguousCommits', 'failedOffsetLookups', 'pauses', ...(guarantee === 'exactly_once' ? ['abortedCommits'] : ['duplicates', 'delayedDeliveries'])];
       for (const path of paths) {
         assert.ok((totals[path] ?? 0) > 0, `no ${path} in ${seeds.length} schedules`);
       }

@@ -2,9 +2,11 @@
  * The fault simulation of the production runtime: FlowMember and StatusFollower (the code that
  * runs on Kafka) over the in-memory log adapter, on virtual time, with faults injected at the
  * port from the seed: aborted and ambiguous (timed-out after applying) commits, fenced offsets,
- * failing end-offset lookups, slow calls; and at the process level: kill -9 (also between a
- * produce and its commit), SIGSTOP past the session timeout (a zombie), instances added and
- * stopped. Then the faults stop and the checker judges:
+ * failing end-offset lookups, slow calls, deliveries that arrive late (or, killed, never),
+ * partitions fetched late or one after another rather than in append order; and at the process
+ * level: kill -9 (also between a produce and its commit), SIGSTOP past the session timeout (a
+ * zombie), instances added and stopped, a broker restart that leaves an instance's clients stuck
+ * until renewed. Then the faults stop and the checker judges:
  *   order     per key exactly the events sent, in order (at_least_once: after dropping repeats);
  *   paused    no event sent while its key was paused (PAUSED written >= 5 s before, no resume
  *             written since) reaches the output before the next resume is written (rule 2);
@@ -15,7 +17,7 @@ import { ClientTimeoutError, LogClientError } from '../../src/runtime/log/errors
 import type { ProcessingGuarantee } from '../../src/config/config.ts';
 import type { PortFaults } from '../../src/engines/embedded/memory-log.ts';
 import { decodeEvent } from '../../src/model/wire.ts';
-import { World } from '../runtime/memory-world.ts';
+import { World, type WorldOptions } from '../runtime/memory-world.ts';
 import { Prng } from './prng.ts';
 
 export interface MemberScheduleResult {
@@ -31,6 +33,9 @@ export interface MemberScheduleOptions {
   readonly guarantee: ProcessingGuarantee;
   /** Wraps the fault plan (planted bugs in the port's use). */
   readonly faults?: (plan: PortFaults) => PortFaults;
+  /** The FlowMember class and the processor to run (planted bugs: runtime-mutants.ts, planted-bugs.ts). */
+  readonly member?: WorldOptions['member'];
+  readonly processor?: WorldOptions['processor'];
 }
 
 export async function runMemberSchedule(seed: number, options: MemberScheduleOptions): Promise<MemberScheduleResult> {
@@ -45,6 +50,12 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     ambiguousCommit: rng.chance(0.5) ? rng.next() * 0.03 : 0,
     failOffsets: rng.chance(0.4) ? rng.next() * 0.1 : 0,
     slowCall: rng.chance(0.5) ? rng.next() * 0.05 : 0,
+    /** Longest delivery delay of an at_least_once write, ms (0: deliveries at once). */
+    slowDelivery: rng.chance(0.5) ? rng.int(1, 3000) : 0,
+    /** Longest wait before a (re)assigned or sought partition is fetched, ms. */
+    fetchLag: rng.chance(0.5) ? rng.int(1, 300) : 0,
+    /** Share of polls served partition by partition rather than in append order. */
+    byPartition: rng.chance(0.5) ? rng.next() : 0,
   };
   const plan: PortFaults = {
     before(call) {
@@ -69,6 +80,18 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
         throw new ClientTimeoutError(`injected: ${call} did not complete within the deadline (it did)`);
       }
     },
+    fetchLag() {
+      if (!faultsOn || p.fetchLag === 0) return 0;
+      return rng.int(0, p.fetchLag);
+    },
+    fetchByPartition() {
+      return faultsOn && p.byPartition > 0 && rng.chance(p.byPartition);
+    },
+    deliveryDelay() {
+      if (!faultsOn || p.slowDelivery === 0 || !rng.chance(0.5)) return 0;
+      count('delayedDeliveries');
+      return rng.int(1, p.slowDelivery);
+    },
   };
   const partitions = rng.int(1, 4);
   const world = new World({
@@ -76,6 +99,8 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     partitions,
     stepMs: 50,
     faults: options.faults === undefined ? plan : options.faults(plan),
+    ...(options.member === undefined ? {} : { member: options.member }),
+    ...(options.processor === undefined ? {} : { processor: options.processor }),
     runtime: { commitIntervalMs: rng.int(20, 400), punctuateIntervalMs: rng.int(2, 20) * 50, drainSliceSize: rng.int(1, 5) },
   });
   const keys = Array.from({ length: rng.int(2, 8) }, (_, i) => `k${i}`);
@@ -94,14 +119,26 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     live.push(name);
   };
   const frozen = new Set<string>();
+  /** Every instance down (a deploy, a power cut) until `until`: the input and commands pile up. */
+  let down: { names: string[]; until: number } | undefined;
+  const backUp = (): void => {
+    if (down === undefined) return;
+    for (const name of down.names) {
+      world.start(name);
+      live.push(name);
+    }
+    down = undefined;
+  };
   try {
     newInstance();
     if (rng.chance(0.5)) newInstance();
     await world.run(rng.int(0, 2000));
     const actions = rng.int(30, 120);
     for (let a = 0; a < actions; a++) {
-      const action = rng.weighted({ send: 12, pause: 2, resume: 2, time: 4, kill: 0.6, freeze: 0.4, add: 0.5, stop: 0.3 });
+      if (down !== undefined && world.clock.now() >= down.until) backUp();
+      const action = rng.weighted({ send: 12, pause: 2, resume: 2, time: 4, kill: 0.6, freeze: 0.4, add: 0.5, stop: 0.3, wedge: 0.3, down: 0.15 });
       const key = rng.pick(keys);
+      if (process.env.SIM_TRACE) console.log(JSON.stringify({ vt: world.clock.now(), msg: `ACTION ${action} ${key}`, instance: live.join('/') }));
       switch (action) {
         case 'send': {
           for (let i = rng.int(1, 5); i > 0; i--) {
@@ -161,6 +198,23 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
           count('freezes');
           break;
         }
+        case 'wedge': {
+          // A broker restart that leaves one process's clients stuck until it renews them.
+          const candidates = live.filter((n) => !frozen.has(n));
+          if (candidates.length === 0) break;
+          world.instances.get(rng.pick(candidates))!.clients.wedge();
+          count('wedges');
+          break;
+        }
+        case 'down': {
+          const names = live.filter((n) => !frozen.has(n));
+          if (down !== undefined || names.length !== live.length || names.length === 0) break;
+          for (const name of names) world.kill(name);
+          live.length = 0;
+          down = { names, until: world.clock.now() + rng.int(3000, 20_000) };
+          count('outages');
+          break;
+        }
         case 'add':
           if (live.length < 4) {
             newInstance();
@@ -178,6 +232,7 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
       }
     }
     // Quiet: the faults stop, every key is resumed, everything must come out.
+    backUp();
     faultsOn = false;
     for (const [key, at] of paused) {
       windows.get(key)!.push({ from: at, to: world.clock.now() });

@@ -18,7 +18,7 @@
  *   high watermark and read_committed is the only isolation.
  */
 import type { Clock } from '../../runtime/clock.ts';
-import { ClientClosedError, LogClientError } from '../../runtime/log/errors.ts';
+import { ClientClosedError, ClientTimeoutError, LogClientError } from '../../runtime/log/errors.ts';
 import {
   type ConsumedBatch,
   type GroupConsumerOptions,
@@ -48,6 +48,23 @@ export interface PortFaults {
   before?(call: string, client: { readonly process: string; readonly clientId: string }): number | void;
   /** After the call did its work: may throw (an ambiguous outcome: it happened, the caller hears it failed). */
   after?(call: string, client: { readonly process: string; readonly clientId: string }): void;
+  /**
+   * How long a record of a producer without transactions takes to reach its partition (0: at
+   * once). A partition's records keep their order; those of different partitions arrive
+   * independently; a flush delivers everything; a killed process's undelivered records are lost.
+   */
+  deliveryDelay?(topic: string, client: { readonly process: string; readonly clientId: string }): number;
+  /**
+   * How long after a partition is assigned or sought its records can be fetched (ms): a broker
+   * serves partitions independently, so a first poll can bring one partition's records and not
+   * another's.
+   */
+  fetchLag?(topic: string, client: { readonly process: string; readonly clientId: string }): number;
+  /**
+   * Per poll: true serves the batch partition after partition (as a fetch response holds them),
+   * from a rotating first partition, instead of merged in append order across partitions.
+   */
+  fetchByPartition?(client: { readonly process: string; readonly clientId: string }): boolean;
 }
 
 interface Member {
@@ -72,6 +89,9 @@ interface GroupState {
 }
 
 /** The coordinator side shared by every process on one cluster: groups, transactional ids. */
+/** The reason a wait for data ends early (a constant: `abort()` with none builds a DOMException each time). */
+const WOKEN = 'data appended';
+
 export class MemoryBroker {
   readonly cluster: EmbeddedCluster;
   readonly clock: Clock;
@@ -94,7 +114,7 @@ export class MemoryBroker {
   async waitForData(ms: number): Promise<void> {
     if (ms <= 0) return;
     const controller = new AbortController();
-    const wake = (): void => controller.abort();
+    const wake = (): void => controller.abort(WOKEN);
     this.#waiters.add(wake);
     try {
       await this.clock.sleep(ms, controller.signal);
@@ -219,6 +239,8 @@ export class MemoryBroker {
 
 interface Position {
   offset: number;
+  /** Not fetched before this clock time (PortFaults.fetchLag). */
+  fetchableAt: number;
   /** The end offset last reported as EOF (readers). */
   eofAt: number;
   paused: boolean;
@@ -233,7 +255,7 @@ export class MemoryLogClients implements LogClients {
   #frozen = false;
   #thawed: Promise<void> = Promise.resolve();
   #thaw: (() => void) | undefined;
-  readonly #clients = new Set<{ kill(): void }>();
+  readonly #clients = new Set<MemoryClient>();
 
   constructor(broker: MemoryBroker, process: string, faults?: PortFaults) {
     this.broker = broker;
@@ -268,8 +290,30 @@ export class MemoryLogClients implements LogClients {
     return this.#thawed;
   }
 
-  track(client: { kill(): void }): void {
+  /**
+   * A broker restart as librdkafka sometimes lives through it (issue 8, finding 1: "leader epoch
+   * is older than broker epoch"): every client open now is stuck until it is closed. Its polls
+   * return nothing, every other call times out; a new client works. Heartbeats go on, so the
+   * group keeps the partitions with a member that cannot process them: only renewing the
+   * clients gets them moving again.
+   */
+  wedge(): number {
+    let wedged = 0;
+    for (const client of this.#clients) {
+      if (!client.open) continue;
+      client.wedged = true;
+      wedged++;
+    }
+    return wedged;
+  }
+
+  track(client: MemoryClient): void {
     this.#clients.add(client);
+  }
+
+  /** A closed client is forgotten (kill and wedge reach open clients only). */
+  untrack(client: MemoryClient): void {
+    this.#clients.delete(client);
   }
 
   groupConsumer(options: GroupConsumerOptions): MemoryConsumer {
@@ -292,11 +336,16 @@ export class MemoryLogClients implements LogClients {
 /** A promise that never settles: what a call of a killed process sees. */
 const NEVER = new Promise<never>(() => undefined);
 
+/** How long a call of a wedged client takes to time out (librdkafka's request timeouts are seconds). */
+const WEDGED_CALL_MS = 5000;
+
 abstract class MemoryClient {
   readonly owner: MemoryLogClients;
   readonly clientId: string;
   protected state: 'new' | 'open' | 'closed' = 'new';
   protected killed = false;
+  /** Stuck until closed (MemoryLogClients.wedge). */
+  wedged = false;
 
   constructor(owner: MemoryLogClients, clientId: string) {
     this.owner = owner;
@@ -322,6 +371,11 @@ abstract class MemoryClient {
     await this.owner.thawed;
     if (this.killed) return NEVER;
     if (this.state === 'closed') throw new ClientClosedError(`${this.clientId}: ${name} on a closed client`);
+    if (this.wedged) {
+      await this.broker.clock.sleep(WEDGED_CALL_MS);
+      if (this.killed) return NEVER;
+      throw new ClientTimeoutError(`${this.clientId}: ${name} timed out (the client is stuck since a broker restart)`);
+    }
     const delay = this.owner.faults?.before?.(name, { process: this.owner.process, clientId: this.clientId });
     if (typeof delay === 'number' && delay > 0) await this.broker.clock.sleep(delay);
     if (this.killed) return NEVER;
@@ -343,6 +397,8 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
   #callbacks: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
   #lost = false;
   #topics: string[] | undefined;
+  /** First partition of the next batch served partition by partition. */
+  #rotation = 0;
 
   constructor(owner: MemoryLogClients, clientId: string, group: GroupConsumerOptions | undefined) {
     super(owner, clientId);
@@ -396,7 +452,7 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
     this.check('assign');
     for (const p of partitions) {
       const offset = this.#startOffset(p);
-      this.#positions.set(tpKey(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset, eofAt: -1, paused: false });
+      this.#positions.set(tpKey(p.topic, p.partition), { topic: p.topic, partition: p.partition, offset, eofAt: -1, paused: false, fetchableAt: this.#fetchableAt(p.topic) });
     }
   }
 
@@ -418,6 +474,11 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
   }
 
   async consume(max: number, timeoutMs: number): Promise<ConsumedBatch> {
+    if (this.wedged && this.open) {
+      // A stuck consumer polls nothing, quietly: the runtime has to notice by itself.
+      await this.broker.clock.sleep(Math.max(timeoutMs, 1));
+      return this.killed ? NEVER : { messages: [], eofs: [] };
+    }
     return this.call('consume', async () => {
       if (this.#group !== undefined) {
         this.broker.expire(this.#group.groupId);
@@ -460,13 +521,19 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
   }
 
   /** Records in cluster append order across the assigned partitions, up to `max`. */
+  #fetchableAt(topic: string): number {
+    const lag = this.owner.faults?.fetchLag?.(topic, { process: this.owner.process, clientId: this.clientId }) ?? 0;
+    return lag > 0 ? this.broker.clock.now() + lag : 0;
+  }
+
   #take(max: number): ConsumedBatch {
     const { cluster } = this.broker;
     const messages: InputRecord[] = [];
     const eofs: TopicPartitionOffset[] = [];
     const candidates: { position: Position & TopicPartition; records: LogRecord[] }[] = [];
+    const now = this.broker.clock.now();
     for (const position of this.#positions.values()) {
-      if (position.paused) continue;
+      if (position.paused || position.fetchableAt > now) continue;
       const records = cluster.read(position.topic, position.partition, position.offset, max);
       if (records.length > 0) candidates.push({ position, records });
       else if (this.#group === undefined) {
@@ -476,6 +543,18 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
           eofs.push({ topic: position.topic, partition: position.partition, offset: end });
         }
       }
+    }
+    if (candidates.length > 1 && this.owner.faults?.fetchByPartition?.({ process: this.owner.process, clientId: this.clientId })) {
+      const first = this.#rotation++ % candidates.length;
+      for (let i = 0; i < candidates.length && messages.length < max; i++) {
+        const { position, records } = candidates[(first + i) % candidates.length]!;
+        for (const record of records) {
+          if (messages.length >= max) break;
+          messages.push(record);
+          position.offset = record.offset + 1;
+        }
+      }
+      return { messages, eofs };
     }
     // Merge by the cluster-wide append sequence: the order a broker would most likely serve.
     const heads = candidates.map(() => 0);
@@ -500,6 +579,7 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
       if (position === undefined) return;
       position.offset = partition.offset === OFFSET_BEGINNING ? this.broker.cluster.startOffset(partition.topic, partition.partition) : partition.offset;
       position.eofAt = -1;
+      position.fetchableAt = this.#fetchableAt(partition.topic);
     });
   }
 
@@ -551,6 +631,7 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
     if (this.killed) return Promise.resolve(false);
     if (this.state === 'closed') return Promise.resolve(true);
     this.state = 'closed';
+    this.owner.untrack(this);
     this.#positions.clear();
     if (this.#group !== undefined && this.#member !== undefined) this.broker.leave(this.#group.groupId, this.#member);
     this.#member = undefined;
@@ -568,6 +649,8 @@ export class MemoryProducer extends MemoryClient implements LogProducer {
   /** The consumer whose group metadata came with the transaction's offsets. */
   #offsetsFrom: MemoryConsumer | undefined;
   #deliveryErrors = 0;
+  /** Records on their way (PortFaults.deliveryDelay), per "topic:partition", in order. */
+  readonly #inFlight = new Map<string, TopicWrite[]>();
 
   constructor(owner: MemoryLogClients, options: ProducerOptions) {
     super(owner, options.clientId);
@@ -592,8 +675,33 @@ export class MemoryProducer extends MemoryClient implements LogProducer {
       this.#writes.push(write);
       return;
     }
-    this.broker.cluster.produce(write);
+    const delay = this.owner.faults?.deliveryDelay?.(topic, { process: this.owner.process, clientId: this.clientId }) ?? 0;
+    const id = tpKey(topic, partition ?? this.broker.cluster.partitionFor(topic, key));
+    const queue = this.#inFlight.get(id);
+    if (queue !== undefined) {
+      queue.push(write); // behind the records of its partition still on their way
+    } else if (delay > 0) {
+      this.#inFlight.set(id, [write]);
+      void this.broker.clock.sleep(delay).then(async () => {
+        await this.owner.thawed; // a frozen process sends nothing
+        this.#deliver(id);
+      });
+    } else {
+      this.broker.cluster.produce(write);
+      this.broker.notifyAppend();
+    }
+  }
+
+  #deliver(id: string): void {
+    const queue = this.#inFlight.get(id);
+    if (queue === undefined || this.killed) return;
+    this.#inFlight.delete(id);
+    for (const write of queue) this.broker.cluster.produce(write);
     this.broker.notifyAppend();
+  }
+
+  #deliverAll(): void {
+    for (const id of [...this.#inFlight.keys()]) this.#deliver(id);
   }
 
   send(topic: string, partition: number | undefined, key: Buffer | null, value: Buffer | null, timestamp: number | undefined, headers: readonly Header[]): Promise<TopicPartitionOffset> {
@@ -611,11 +719,11 @@ export class MemoryProducer extends MemoryClient implements LogProducer {
   }
 
   poll(): void {
-    // Deliveries are immediate.
+    // Deliveries happen on their own (at once, or after PortFaults.deliveryDelay).
   }
 
   flush(): Promise<void> {
-    return this.call('flush', () => undefined);
+    return this.call('flush', () => this.#deliverAll());
   }
 
   initTransactions(): Promise<void> {
@@ -675,13 +783,16 @@ export class MemoryProducer extends MemoryClient implements LogProducer {
 
   disconnect(): Promise<boolean> {
     if (this.killed) return Promise.resolve(false);
+    this.#deliverAll(); // a clean close sends what is queued
     this.state = 'closed';
+    this.owner.untrack(this);
     this.#discard();
     return Promise.resolve(true);
   }
 
   override kill(): void {
     super.kill();
+    this.#inFlight.clear();
     this.#discard();
   }
 
@@ -732,6 +843,7 @@ export class MemoryAdmin extends MemoryClient implements LogAdmin {
 
   disconnect(): Promise<boolean> {
     this.state = 'closed';
+    this.owner.untrack(this);
     return Promise.resolve(!this.killed);
   }
 }

@@ -31,8 +31,8 @@ import type { StatusTable } from '../../runtime/status-table.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
 import { isMarkKey } from '../../stores/buffer-codec.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
-import { type LmdbBufferStore, openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
-import { trimAhead } from '../../stores/restorable.ts';
+import { openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
+import { type RestorableBufferStore, trimAhead } from '../../stores/restorable.ts';
 import { errorKind, isGenerationError, isQueueFull } from '../../runtime/log/errors.ts';
 import {
   type LogAdmin,
@@ -43,6 +43,7 @@ import {
   OFFSET_INVALID,
   type RebalanceKind,
   type TopicPartition,
+  type TopicPartitionPosition,
 } from '../../runtime/log/port.ts';
 import { readToEnd } from './reader.ts';
 
@@ -91,6 +92,8 @@ export interface FlowMemberOptions {
   readonly statusLagMs?: () => number;
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
+  /** Opens the local store of a partition in its folder (default: lmdb; the simulation's is in memory). */
+  readonly openStore?: (dir: string) => RestorableBufferStore;
   readonly logger: Logger;
   /** Time and waits (default: the wall clock; the simulation's is virtual). */
   readonly clock?: Clock;
@@ -100,7 +103,7 @@ export interface FlowMemberOptions {
 
 interface OpenTask {
   readonly partition: number;
-  readonly store: LmdbBufferStore;
+  readonly store: RestorableBufferStore;
   readonly logged: LoggedBufferStore;
   readonly task: StreamTask;
   nextPunctuate: number;
@@ -124,6 +127,7 @@ export class FlowMember {
   readonly #log: Logger;
   readonly #exactlyOnce: boolean;
   readonly #clock: Clock;
+  readonly #openStore: (dir: string) => RestorableBufferStore;
   #consumer!: LogConsumer;
   #producer!: LogProducer;
   /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
@@ -177,6 +181,7 @@ export class FlowMember {
     this.#log = options.logger.child({ flow: options.flow.id });
     this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
     this.#clock = options.clock ?? systemClock;
+    this.#openStore = options.openStore ?? ((dir) => openLmdbBufferStore(dir));
     this.#lastCommit = this.#lastProgress = this.#lastProbe = this.#clock.now();
     this.#assignedOnce = new Promise((resolve) => (this.#resolveAssigned = resolve));
   }
@@ -550,7 +555,7 @@ export class FlowMember {
     this.#phase = `restoring partitions ${numbers.join(',') || '(none)'}`;
     this.#log.info({ partitions: numbers }, 'partitions assigned; restoring buffers');
     const started = this.#clock.now();
-    const stores = new Map<number, LmdbBufferStore>();
+    const stores = new Map<number, RestorableBufferStore>();
     try {
       // Committed offsets first: with read_committed the fetch waits until no transaction that
       // holds offsets of these partitions is pending (KIP-447). Every exactly-once commit carries
@@ -559,7 +564,7 @@ export class FlowMember {
       // changelog's last stable offset below data that is committed: the restore below reads it
       // all. Restoring first could stop short of such data and then drain events twice or late.
       const committed = await this.#consumer.committed(partitions);
-      for (const partition of numbers) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
+      for (const partition of numbers) stores.set(partition, this.#openStore(this.#storeDir(partition)));
       const restored = await this.#restore(stores);
       // Every exactly-once commit carries the offsets of every owned partition, so that even a
       // transaction of drains alone is checked against the group generation (zombie fencing).
@@ -570,6 +575,7 @@ export class FlowMember {
           if (position.topic === this.flow.topics.main) committedMain.set(position.partition, position.offset);
         }
       }
+      await this.#proveOwnershipBeforeTrim(committed);
       for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
@@ -637,7 +643,7 @@ export class FlowMember {
    * Brings each store up to its changelog partition: from its checkpoint when it has one, else
    * wiped and from the beginning. The checkpoint is deleted first: from now on the store changes.
    */
-  async #restore(stores: ReadonlyMap<number, LmdbBufferStore>): Promise<number> {
+  async #restore(stores: ReadonlyMap<number, RestorableBufferStore>): Promise<number> {
     const topic = this.flow.topics.changelog;
     if (this.#exactlyOnce) await this.#awaitStableChangelog([...stores.keys()]);
     const ranges = [];
@@ -677,7 +683,7 @@ export class FlowMember {
    * Opens the task of a restored store. `committedOffset`, the group's committed offset of the
    * partition's main topic, trims entries the replay will buffer again (see trimAhead).
    */
-  #openTask(partition: number, store: LmdbBufferStore, committedOffset: number | undefined): void {
+  #openTask(partition: number, store: RestorableBufferStore, committedOffset: number | undefined): void {
     const flowId = this.flow.id;
     const changelog = this.flow.topics.changelog;
     let trimming = false;
@@ -773,6 +779,21 @@ export class FlowMember {
   }
 
   /**
+   * at_least_once: a trim's tombstones (#openTask) are sent at once, fenced by nothing. A member
+   * frozen through a restore (SIGSTOP, a long GC) and expired by the group meanwhile would delete
+   * entries the new owner has buffered since (found by the fault simulation: 4 events lost). So
+   * unless a recent commit proves it, the committed offsets are committed again first: the
+   * group checks the generation, and a member it has moved on from fails here, before any trim.
+   */
+  async #proveOwnershipBeforeTrim(committed: readonly TopicPartitionPosition[]): Promise<void> {
+    if (this.#exactlyOnce || this.#ownershipProven()) return; // exactly_once: the transaction fences the trim
+    const positions = committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => ({ topic: c.topic, partition: c.partition, offset: c.offset! }));
+    if (positions.length === 0) return; // nothing committed: nothing is trimmed
+    await this.#consumer.commit(positions);
+    this.#committedAt = this.#clock.now();
+  }
+
+  /**
    * The last generation-checked commit is recent enough that the group cannot have given this
    * member's partitions to anyone since: that takes a session timeout without heartbeats.
    */
@@ -822,15 +843,16 @@ export class FlowMember {
         await this.#closeTasks(false);
         // As in #assign: stable committed offsets before the restore.
         const committed = await this.#consumer.committed(partitions.map((partition) => ({ topic: this.flow.topics.main, partition })));
-        const stores = new Map<number, LmdbBufferStore>();
+        const stores = new Map<number, RestorableBufferStore>();
         try {
-          for (const partition of partitions) stores.set(partition, openLmdbBufferStore(this.#storeDir(partition)));
+          for (const partition of partitions) stores.set(partition, this.#openStore(this.#storeDir(partition)));
           await this.#restore(stores);
         } catch (restoreError) {
           for (const store of stores.values()) store.close();
           throw restoreError;
         }
         const committedMain = new Map(committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => [c.partition, c.offset!]));
+        await this.#proveOwnershipBeforeTrim(committed);
         for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
         await this.#rewind();
       } else {

@@ -41,8 +41,8 @@ export interface StatusFollowerOptions {
 }
 
 export class StatusFollower {
-  /** Its own admin client (end offsets), renewed by itself when its view goes stale. */
-  readonly #admin: LogAdmin;
+  /** Its own admin client (end offsets), renewed with the consumer (and by itself when its view goes stale). */
+  #admin: LogAdmin;
   readonly #clients: LogClients;
   readonly #flow: FlowDefinition;
   readonly #table: StatusTable;
@@ -61,7 +61,6 @@ export class StatusFollower {
   /** End offsets asked for at `at`, not reached yet. */
   #barrier: { at: number; ends: ReadonlyMap<number, number> } | undefined;
   #renewedAt: number;
-  #renewals = 0;
   #lastError: string | undefined;
 
   readonly #tuning: Readonly<Record<string, string | number | boolean>>;
@@ -76,7 +75,11 @@ export class StatusFollower {
     this.#clock = options.clock ?? systemClock;
     this.#renewedAt = this.#clock.now();
     this.#consumer = this.#newConsumer();
-    this.#admin = this.#clients.admin({
+    this.#admin = this.#newAdmin();
+  }
+
+  #newAdmin(): LogAdmin {
+    return this.#clients.admin({
       clientId: `${this.#flow.topics.status}-status-follower/admin`,
       onRenew: (error) => this.#logger.warn({ flow: this.#flow.id, err: error }, 'status follower: admin client renewed'),
     });
@@ -134,10 +137,6 @@ export class StatusFollower {
   /** Why the table is behind (the last failure), for readiness. */
   get lastError(): string | undefined {
     return this.#lastError;
-  }
-
-  get renewals(): number {
-    return this.#renewals;
   }
 
   async stop(): Promise<void> {
@@ -212,14 +211,22 @@ export class StatusFollower {
     this.#lastError = undefined;
   }
 
-  /** A new consumer, from the next offsets to apply: one kept after a fault can stay broken. */
+  /**
+   * New clients, the consumer from the next offsets to apply: one kept after a fault can stay
+   * broken. Both: a stuck admin client leaves the end offsets unknown, and the table counts as
+   * behind for good however current the reads are (found by the fault simulation: a wedged
+   * instance held its input forever while its consumer was renewed every 15 s).
+   */
   async #renew(): Promise<void> {
     this.#renewedAt = this.#clock.now();
-    this.#renewals++;
-    this.#logger.warn({ flow: this.#flow.id, lagMs: this.lag(), lastError: this.#lastError }, 'status table behind; renewing its consumer');
+    this.#logger.warn({ flow: this.#flow.id, lagMs: this.lag(), lastError: this.#lastError }, 'status table behind; renewing its clients');
     const old = this.#consumer;
     this.#consumer = this.#newConsumer();
     void old.disconnect().catch(() => false);
+    const oldAdmin = this.#admin;
+    this.#admin = this.#newAdmin();
+    // Closes once its call in flight (a barrier) is over.
+    void oldAdmin.disconnect().catch(() => false);
     try {
       await this.#consumer.connect();
       this.#assign();

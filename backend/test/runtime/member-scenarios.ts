@@ -1,0 +1,43 @@
+/**
+ * Directed scenarios of the production runtime over the in-memory log, for states the random
+ * fault simulation reaches too rarely to rely on. Each returns what came out; the member tests
+ * run them on FlowMember, the planted-bug test on a copy with a bug (runtime-mutants.ts).
+ */
+import type { FlowMember } from '../../src/engines/kafka/flow-member.ts';
+import { encodeEvent } from '../../src/model/wire.ts';
+import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
+import { World } from './memory-world.ts';
+
+/**
+ * at_least_once, the state a crash can leave: the changelog holds the append of input offset 1
+ * (delivered), the group's committed offset is still 0, and the key is ACTIVE. A broker serves
+ * the replayed input a moment after the assignment (fetch latency), so the punctuator sees the
+ * restored entry first: without the trim of entries ahead of the committed offset it drains e1
+ * ahead of e0 (rule 1). The same state as the broker test of engine.test.ts, without a broker.
+ * Returns the ids on the output, in order.
+ */
+export async function entryAheadOfCommittedOffset(member?: typeof FlowMember): Promise<string[]> {
+  let main = '';
+  const world = new World({
+    guarantee: 'at_least_once',
+    partitions: 1,
+    runtime: { punctuateIntervalMs: 100 },
+    faults: { fetchLag: (topic) => (topic === main ? 1000 : 0) },
+    ...(member === undefined ? {} : { member }),
+  });
+  main = world.flow.topics.main;
+  const key = 'ahead';
+  for (const id of ['e0', 'e1', 'e2']) world.send(key, id);
+  const e1 = { seq: 1, key, value: encodeEvent({ id: 'e1', data: 'e1' }), headers: [], timestamp: world.clock.now() };
+  world.cluster.produce({ topic: world.flow.topics.changelog, partition: 0, key: encodeEntryKey(key, 1), value: encodeEntryValue(e1), headers: [], timestamp: world.clock.now() });
+  world.cluster.commit([], [{ group: `${world.runtime.applicationId}-${world.flow.id}`, topic: main, partition: 0, offset: 0 }]);
+  world.start('a');
+  try {
+    await world.until('three records out', () => world.outputCount() >= 3, 30_000).catch(() => undefined);
+    await world.run(2000);
+    return world.output().get(key) ?? [];
+  } finally {
+    await world.stop('a').catch(() => undefined);
+    world.dispose();
+  }
+}
