@@ -8,7 +8,7 @@ export { ConfigError, loadSettings, parseFlowsFile } from './config/config.ts';
 export type { FlowDefinition, FlowTopics, ProcessingGuarantee, RuntimeSettings, Settings } from './config/config.ts';
 
 export { KafkaEngine, type KafkaEngineOptions } from './engines/kafka/kafka-engine.ts';
-export { KafkaStartupError } from './engines/kafka/topics.ts';
+export { KafkaStartupError } from './engines/stream/topics.ts';
 export { EmbeddedEngine, type EmbeddedEngineOptions } from './engines/embedded/embedded-engine.ts';
 export type { EngineEvent, EngineInfo, FlowEngine, ProcessorFactory, StoredRecord } from './runtime/engine.ts';
 

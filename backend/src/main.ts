@@ -10,7 +10,7 @@ import './threadpool.ts';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { ConfigError, loadSettings, repoRoot, type Settings } from './config/config.ts';
-import { KafkaStartupError } from './engines/kafka/topics.ts';
+import { KafkaStartupError } from './engines/stream/topics.ts';
 import type { FlowEngine } from './runtime/engine.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;

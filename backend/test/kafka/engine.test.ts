@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { loadSettings, type Settings } from '../../src/config/config.ts';
 import { type ClientAdmin, readerConsumer } from '../../src/engines/kafka/client.ts';
 import { KafkaEngine } from '../../src/engines/kafka/kafka-engine.ts';
-import { KafkaStartupError } from '../../src/engines/kafka/topics.ts';
+import { KafkaStartupError } from '../../src/engines/stream/topics.ts';
 import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
 import type { EngineEvent, ProcessorFactory } from '../../src/runtime/engine.ts';
 import type { ProcessorContext } from '../../src/runtime/ports.ts';

@@ -3,7 +3,7 @@
  * fault simulation reaches too rarely to rely on. Each returns what came out; the member tests
  * run them on FlowMember, the planted-bug test on a copy with a bug (runtime-mutants.ts).
  */
-import type { FlowMember } from '../../src/engines/kafka/flow-member.ts';
+import type { FlowMember } from '../../src/engines/stream/flow-member.ts';
 import { encodeEvent } from '../../src/model/wire.ts';
 import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
 import { World } from './memory-world.ts';

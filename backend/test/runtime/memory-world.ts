@@ -10,8 +10,8 @@ import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition, type Proc
 import { EmbeddedCluster } from '../../src/engines/embedded/cluster.ts';
 import { MemoryBroker, MemoryLogClients, type PortFaults } from '../../src/engines/embedded/memory-log.ts';
 import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
-import { FlowMember } from '../../src/engines/kafka/flow-member.ts';
-import { StatusFollower } from '../../src/engines/kafka/status-follower.ts';
+import { FlowMember } from '../../src/engines/stream/flow-member.ts';
+import { StatusFollower } from '../../src/engines/stream/status-follower.ts';
 import { decodeEvent, encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../src/model/wire.ts';
 import { VirtualClock } from '../../src/runtime/clock.ts';
 import type { ProcessorFactory } from '../../src/runtime/engine.ts';

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ProcessingGuarantee } from '../../src/config/config.ts';
-import type { FlowMember } from '../../src/engines/kafka/flow-member.ts';
+import type { FlowMember } from '../../src/engines/stream/flow-member.ts';
 
-const SOURCE = fileURLToPath(new URL('../../src/engines/kafka/flow-member.ts', import.meta.url));
+const SOURCE = fileURLToPath(new URL('../../src/engines/stream/flow-member.ts', import.meta.url));
 
 export interface RuntimeBug {
   /** What goes wrong, in a user's words. */

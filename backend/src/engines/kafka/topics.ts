@@ -1,59 +1,9 @@
 /**
- * A flow's topics on the broker: checked at startup (rule 9: co-partitioning) and, for tests
- * and benchmarks, created the way scripts/init_topics.sh creates them.
+ * A flow's topics on a broker, created the way scripts/init_topics.sh creates them (tests and
+ * benchmarks). The startup check is engine-independent: engines/stream/topics.ts.
  */
 import type { FlowDefinition } from '../../config/config.ts';
 import type { ClientAdmin } from './client.ts';
-
-/** Stable codes for why the Kafka engine refused to start. */
-export type KafkaStartupErrorCode = 'MISSING_TOPICS' | 'NOT_CO_PARTITIONED' | 'CHANGELOG_PARTITIONS';
-
-export class KafkaStartupError extends Error {
-  readonly code: KafkaStartupErrorCode;
-  constructor(code: KafkaStartupErrorCode, message: string) {
-    super(message);
-    this.name = 'KafkaStartupError';
-    this.code = code;
-  }
-}
-
-export interface FlowLayout {
-  /** Partition count of main, trigger and changelog (they must agree). */
-  readonly partitions: number;
-  /** Partition count of every topic of the flow. */
-  readonly topicPartitions: ReadonlyMap<string, number>;
-}
-
-/** Checks that a flow's topics exist and that main, trigger and changelog are co-partitioned. */
-export async function checkFlowTopics(admin: Pick<ClientAdmin, 'describeTopics'>, flow: FlowDefinition): Promise<FlowLayout> {
-  const { topics } = flow;
-  const infos = await admin.describeTopics(Object.values(topics));
-  const missing = infos.filter((t) => t.partitions === undefined).map((t) => t.name);
-  if (missing.length > 0) {
-    throw new KafkaStartupError(
-      'MISSING_TOPICS',
-      `flow "${flow.id}": topic(s) ${missing.join(', ')} do not exist; create them with scripts/init_topics.sh`,
-    );
-  }
-  const counts = new Map(infos.map((t) => [t.name, t.partitions!]));
-  const main = counts.get(topics.main)!;
-  const trigger = counts.get(topics.trigger)!;
-  if (main !== trigger) {
-    throw new KafkaStartupError(
-      'NOT_CO_PARTITIONED',
-      `flow "${flow.id}": ${topics.main} has ${main} partitions but ${topics.trigger} has ${trigger}; ` +
-        'the main and trigger topics must have the same partition count so that a key\'s events and resume commands meet in one task',
-    );
-  }
-  const changelog = counts.get(topics.changelog)!;
-  if (changelog !== main) {
-    throw new KafkaStartupError(
-      'CHANGELOG_PARTITIONS',
-      `flow "${flow.id}": changelog ${topics.changelog} has ${changelog} partitions but ${topics.main} has ${main}; they must match`,
-    );
-  }
-  return { partitions: main, topicPartitions: counts };
-}
 
 /** Creates a flow's topics as scripts/init_topics.sh does (existing topics are left alone). */
 export async function createFlowTopics(admin: ClientAdmin, flow: FlowDefinition, partitions = flow.partitions): Promise<void> {
