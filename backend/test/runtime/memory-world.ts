@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition, type ProcessingGuarantee, type RuntimeSettings } from '../../src/config/config.ts';
-import { EmbeddedCluster } from '../../src/engines/embedded/cluster.ts';
+import { EmbeddedCluster, type LogRecord } from '../../src/engines/embedded/cluster.ts';
 import { MemoryBroker, MemoryLogClients, type PortFaults } from '../../src/engines/embedded/memory-log.ts';
 import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
 import { FlowMember } from '../../src/engines/stream/flow-member.ts';
@@ -15,6 +15,7 @@ import { StatusFollower } from '../../src/engines/stream/status-follower.ts';
 import { decodeEvent, encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../src/model/wire.ts';
 import { VirtualClock } from '../../src/runtime/clock.ts';
 import type { ProcessorFactory } from '../../src/runtime/engine.ts';
+import type { Header } from '../../src/runtime/ports.ts';
 import { StatusTable } from '../../src/runtime/status-table.ts';
 import { MemoryStoreFolders } from '../../src/stores/memory-buffer-store.ts';
 
@@ -24,6 +25,8 @@ export interface Instance {
   readonly clients: MemoryLogClients;
   follower: StatusFollower;
   member: FlowMember;
+  /** The instance's status table (the follower's). */
+  table: StatusTable;
   started: Promise<void>;
   /** World.stop was called: a startup still retrying gives up rather than start again. */
   stopping: boolean;
@@ -45,7 +48,7 @@ export interface WorldOptions {
 export class World {
   readonly clock = new VirtualClock(1_000_000);
   readonly cluster = new EmbeddedCluster({ clock: () => this.clock.now() });
-  readonly broker = new MemoryBroker(this.cluster, this.clock);
+  readonly broker = new MemoryBroker(this.cluster, this.clock, { pollMs: 1 });
   readonly flow: FlowDefinition;
   readonly runtime: RuntimeSettings;
   readonly instances = new Map<string, Instance>();
@@ -93,7 +96,7 @@ export class World {
     const clients = new MemoryLogClients(this.broker, name, this.#faults);
     const runtime = { ...this.runtime, stateDir: path.join(this.runtime.stateDir, name) };
     const log = this.#logger.child({ instance: name });
-    const make = (): { follower: StatusFollower; member: FlowMember } => {
+    const make = (): { follower: StatusFollower; member: FlowMember; table: StatusTable } => {
       const table = new StatusTable();
       const follower = new StatusFollower({ clients, flow: this.flow, partitions: this.flow.partitions, table, logger: log, clock: this.clock });
       const member = new this.#member({
@@ -113,7 +116,7 @@ export class World {
         report: () => undefined,
         onCommit: () => undefined,
       });
-      return { follower, member };
+      return { follower, member, table };
     };
     const instance: Instance = { name, clients, ...make(), started: Promise.resolve(), stopping: false };
     instance.started = (async () => {
@@ -154,6 +157,26 @@ export class World {
     })();
     await this.until(`${name} stopped`, () => stopped);
     this.instances.delete(name);
+  }
+
+  /** Writes a record as a producer outside the instances would; wakes the consumers. */
+  produce(topic: string, key: string | null, value: Buffer | null, headers: readonly Header[], timestamp = this.clock.now()): { partition: number; offset: number } {
+    const written = this.cluster.produce({ topic, key: key === null ? null : Buffer.from(key, 'utf8'), value, headers, timestamp });
+    this.broker.notifyAppend();
+    return written;
+  }
+
+  /** Records on a topic, all partitions, in append order. */
+  records(topic: string): LogRecord[] {
+    const all: LogRecord[] = [];
+    for (let p = 0; p < this.cluster.partitions(topic); p++) all.push(...this.cluster.read(topic, p, 0));
+    return all.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  topicCount(topic: string): number {
+    let n = 0;
+    for (let p = 0; p < this.cluster.partitions(topic); p++) n += this.cluster.endOffset(topic, p) - this.cluster.startOffset(topic, p);
+    return n;
   }
 
   send(key: string, id: string): void {

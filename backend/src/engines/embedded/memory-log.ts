@@ -100,9 +100,17 @@ export class MemoryBroker {
   readonly #waiters = new Set<() => void>();
   #nextMember = 0;
 
-  constructor(cluster: EmbeddedCluster, clock: Clock) {
+  /**
+   * How long a poll takes at least, in the clock's time (default 0). On a virtual clock work
+   * takes no time, so a member draining a big buffer would finish before any other record is
+   * written; a fetch round trip per poll lets other writes interleave as they do on a broker.
+   */
+  readonly pollMs: number;
+
+  constructor(cluster: EmbeddedCluster, clock: Clock, options: { readonly pollMs?: number } = {}) {
     this.cluster = cluster;
     this.clock = clock;
+    this.pollMs = options.pollMs ?? 0;
   }
 
   /** Wakes consumers waiting for data. */
@@ -483,6 +491,10 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
       if (this.#group !== undefined) {
         this.broker.expire(this.#group.groupId);
         if (this.#deliverCallbacks()) return { messages: [], eofs: [] };
+      }
+      if (this.broker.pollMs > 0) {
+        await this.broker.clock.sleep(this.broker.pollMs);
+        if (this.killed) return NEVER;
       }
       let batch = this.#take(max);
       if (batch.messages.length === 0 && batch.eofs.length === 0 && timeoutMs > 0) {
