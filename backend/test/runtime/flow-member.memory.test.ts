@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { entryAheadOfCommittedOffset } from './member-scenarios.ts';
+import { commandBeforeNewerPause, entryAheadOfCommittedOffset } from './member-scenarios.ts';
 import { World } from './memory-world.ts';
 
 const worlds: World[] = [];
@@ -183,4 +183,10 @@ describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
   test('at_least_once: an entry restored ahead of the committed offset is dropped, so the replay keeps the order (rule 1)', async () => {
     assert.deepEqual(await entryAheadOfCommittedOffset(), ['e0', 'e1', 'e2']);
   });
+
+  for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
+    test(`${guarantee}: a resume command processed after a newer pause drains nothing; the next resume drains in order (rule 3)`, async () => {
+      assert.deepEqual(await commandBeforeNewerPause({ guarantee }), { whilePaused: [], afterResume: ['K-0', 'K-1'] });
+    });
+  }
 });

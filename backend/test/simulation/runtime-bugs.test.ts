@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { DEFAULT_MAX_EVENT_BYTES, type ProcessingGuarantee } from '../../src/config/config.ts';
 import type { ProcessorFactory } from '../../src/runtime/engine.ts';
 import { runMemberSchedule, type MemberScheduleOptions } from './member-simulation.ts';
-import { entryAheadOfCommittedOffset } from '../runtime/member-scenarios.ts';
+import { commandBeforeNewerPause, entryAheadOfCommittedOffset } from '../runtime/member-scenarios.ts';
 import { PLANTED_BUGS } from './planted-bugs.ts';
 import { mutantFlowMember, RUNTIME_BUGS, type RuntimeBugName } from './runtime-mutants.ts';
 
@@ -43,11 +43,15 @@ describe('the fault simulation catches bugs planted in the runtime', { skip: pro
     process.stdout.write(`# skip-trim caught by the directed scenario: output ${out.join(',')}\n`);
   });
 
+  // A command processed after a newer pause needs a backlog served main-first: the random
+  // schedules reach it (at_least_once: schedule 233 of 300) but not within a budget CI affords.
   const commandPastNewerPause: ProcessorFactory = () =>
     PLANTED_BUGS['command-outranks-newer-pause']({ drainSliceSize: 3, maxBufferPerKey: 0, maxEventBytes: DEFAULT_MAX_EVENT_BYTES });
   for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
-    it(`command-past-newer-pause: a resume command processed late drains past a newer pause (${guarantee})`, { timeout: 300_000 }, async () => {
-      await caughtWithin('command-past-newer-pause', guarantee, { processor: commandPastNewerPause });
+    it(`command-past-newer-pause: a resume command processed late drains past a newer pause (${guarantee}, directed scenario)`, async () => {
+      const { whilePaused } = await commandBeforeNewerPause({ guarantee, processor: commandPastNewerPause });
+      assert.notDeepEqual(whilePaused, [], 'the planted bug drained nothing while the key was paused');
+      process.stdout.write(`# command-past-newer-pause (${guarantee}) caught by the directed scenario: ${whilePaused.join(',')} out while paused\n`);
     });
   }
 });

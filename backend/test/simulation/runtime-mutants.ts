@@ -11,14 +11,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ProcessingGuarantee } from '../../src/config/config.ts';
 import type { FlowMember } from '../../src/engines/stream/flow-member.ts';
 
-const SOURCE = fileURLToPath(new URL('../../src/engines/stream/flow-member.ts', import.meta.url));
+const STREAM = fileURLToPath(new URL('../../src/engines/stream/', import.meta.url));
 
 export interface RuntimeBug {
   /** What goes wrong, in a user's words. */
   readonly what: string;
   /** The guarantee whose code path holds the bug. */
   readonly guarantee: ProcessingGuarantee;
-  /** Text of flow-member.ts and what it becomes (each edit must match exactly once). */
+  /** The file of engines/stream/ that holds it (default flow-member.ts). */
+  readonly file?: 'flow-member.ts' | 'flow-tasks.ts';
+  /** Text of the file and what it becomes (each edit must match exactly once). */
   readonly edits: ReadonlyArray<readonly [find: string, replace: string]>;
 }
 
@@ -26,12 +28,14 @@ export const RUNTIME_BUGS = {
   'skip-trim': {
     what: 'a restored task keeps the buffered entries ahead of the committed input offsets (no trimAhead)',
     guarantee: 'at_least_once',
+    file: 'flow-tasks.ts',
     edits: [['const trimmed = trimAhead(logged, committedOffset);', 'const trimmed = 0;']],
   },
   'tombstone-before-output': {
     what: "under at_least_once a drain's changelog tombstone is sent at once, before its output is delivered",
     guarantee: 'at_least_once',
-    edits: [['const held = !this.#exactlyOnce && !trimming && (entryValue === null || isMarkKey(entryKey));', 'const held = false;']],
+    file: 'flow-tasks.ts',
+    edits: [["at_least_once: { holds: (entryKey, entryValue, trimming) => !trimming && (entryValue === null || isMarkKey(entryKey)) },", 'at_least_once: { holds: () => false },']],
   },
   'offsets-outside-transaction': {
     what: "under exactly_once the input offsets are committed on their own, not with the transaction's output",
@@ -52,22 +56,31 @@ export const RUNTIME_BUGS = {
 
 export type RuntimeBugName = keyof typeof RUNTIME_BUGS;
 
-/** The FlowMember class of flow-member.ts with `bug` planted. */
+/**
+ * The FlowMember class with `bug` planted. The edited file is copied to a temp folder; when it is
+ * flow-tasks.ts, flow-member.ts is copied beside it so the member uses the planted core.
+ */
 export async function mutantFlowMember(bug: RuntimeBugName): Promise<typeof FlowMember> {
-  let source = readFileSync(SOURCE, 'utf8');
-  for (const [find, replace] of RUNTIME_BUGS[bug].edits) {
+  const spec: RuntimeBug = RUNTIME_BUGS[bug];
+  const file = spec.file ?? 'flow-member.ts';
+  let source = readFileSync(path.join(STREAM, file), 'utf8');
+  for (const [find, replace] of spec.edits) {
     const at = source.indexOf(find);
-    if (at < 0 || source.indexOf(find, at + 1) >= 0) throw new Error(`planted bug ${bug}: the text to edit is not in flow-member.ts exactly once: ${find}`);
+    if (at < 0 || source.indexOf(find, at + 1) >= 0) throw new Error(`planted bug ${bug}: the text to edit is not in ${file} exactly once: ${find}`);
     source = source.slice(0, at) + replace + source.slice(at + find.length);
   }
-  // Relative imports of the copy lead back to the real modules.
-  const dir = path.dirname(SOURCE);
-  source = source.replace(/(from\s+|import\s*\(\s*)'(\.\.?\/[^']+)'/g, (_, lead: string, spec: string) => `${lead}'${pathToFileURL(path.resolve(dir, spec)).href}'`);
   const folder = mkdtempSync(path.join(tmpdir(), `ep-mutant-${bug}-`));
-  const file = path.join(folder, 'flow-member.ts');
-  writeFileSync(file, source);
+  // Relative imports of the copies lead back to the real modules, but for the planted core.
+  const copy = (name: string, text: string): void => {
+    const pointed = text.replace(/(from\s+|import\s*\(\s*)'(\.\.?\/[^']+)'/g, (whole: string, lead: string, spec: string) =>
+      spec === './flow-tasks.ts' && file === 'flow-tasks.ts' ? whole : `${lead}'${pathToFileURL(path.resolve(STREAM, spec)).href}'`,
+    );
+    writeFileSync(path.join(folder, name), pointed);
+  };
+  copy(file, source);
+  if (file !== 'flow-member.ts') copy('flow-member.ts', readFileSync(path.join(STREAM, 'flow-member.ts'), 'utf8'));
   try {
-    const module = (await import(pathToFileURL(file).href)) as { FlowMember: typeof FlowMember };
+    const module = (await import(pathToFileURL(path.join(folder, 'flow-member.ts')).href)) as { FlowMember: typeof FlowMember };
     return module.FlowMember;
   } finally {
     rmSync(folder, { recursive: true, force: true });

@@ -22,17 +22,13 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
-import { hasErrorCode } from '../../model/errors.ts';
-import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
 import { type Clock, systemClock } from '../../runtime/clock.ts';
 import type { ProcessorFactory } from '../../runtime/engine.ts';
 import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/ports.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
-import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
-import { isMarkKey } from '../../stores/buffer-codec.ts';
-import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
-import { type RestorableBufferStore, trimAhead } from '../../stores/restorable.ts';
+import type { RestorableBufferStore } from '../../stores/restorable.ts';
+import { FlowTasks, type OpenTask } from './flow-tasks.ts';
 import { errorKind, isGenerationError, isQueueFull } from '../../runtime/log/errors.ts';
 import {
   type LogAdmin,
@@ -101,16 +97,6 @@ export interface FlowMemberOptions {
   readonly onCommit: (latencyMs: number) => void;
 }
 
-interface OpenTask {
-  readonly partition: number;
-  readonly store: RestorableBufferStore;
-  readonly logged: LoggedBufferStore;
-  readonly task: StreamTask;
-  nextPunctuate: number;
-  /** Buffered events in the task's store (kept from the task's reports, for metrics). */
-  buffered: number;
-}
-
 interface PendingSend {
   readonly topic: string;
   readonly partition: number | undefined;
@@ -132,7 +118,8 @@ export class FlowMember {
   #producer!: LogProducer;
   /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
   #admin: LogAdmin | undefined;
-  readonly #tasks = new Map<number, OpenTask>();
+  /** The open tasks and how their writes are routed (the core the test driver runs too). */
+  readonly #tasks: FlowTasks;
   /** Rebalance callbacks, handled in order by the loop between polls. */
   #rebalances: { kind: RebalanceKind; partitions: TopicPartition[] }[] = [];
   #assignment: TopicPartition[] = [];
@@ -147,14 +134,6 @@ export class FlowMember {
    */
   #committedAt = Number.NEGATIVE_INFINITY;
   #overflow: PendingSend[] = [];
-  /**
-   * at_least_once only: changelog tombstones (and drain marks) of the current commit interval,
-   * sent after the output is delivered, so a crash never loses a drained event whose tombstone
-   * landed while its output did not (rule 1). Appends go at once: one that lands ahead of the
-   * committed offsets is trimmed when the task opens again (trimAhead), so it cannot be drained
-   * ahead of an older replayed event whose output was lost.
-   */
-  #heldChangelog: PendingSend[] = [];
   #draining = false;
   #stopping = false;
   #closing = false;
@@ -164,7 +143,6 @@ export class FlowMember {
   #ready = false;
   #failures = 0;
   #assignFailures = 0;
-  #heldChangelogBytes = 0;
   /** When the loop last completed a step (or a restore made headway). */
   #lastProgress: number;
   #lastProbe: number;
@@ -182,6 +160,16 @@ export class FlowMember {
     this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
     this.#clock = options.clock ?? systemClock;
     this.#openStore = options.openStore ?? ((dir) => openLmdbBufferStore(dir));
+    this.#tasks = new FlowTasks({
+      flow: options.flow,
+      runtime: options.runtime,
+      status: (key) => options.status.get(key),
+      write: (topic, partition, record) => this.#send(topic, partition, record),
+      now: () => this.#clock.now(),
+      ...(options.processor === undefined ? {} : { processor: options.processor }),
+      report: options.report,
+      logger: this.#log,
+    });
     this.#lastCommit = this.#lastProgress = this.#lastProbe = this.#clock.now();
     this.#assignedOnce = new Promise((resolve) => (this.#resolveAssigned = resolve));
   }
@@ -228,7 +216,7 @@ export class FlowMember {
   }
 
   get partitionsOwned(): number[] {
-    return [...this.#tasks.keys()].sort((a, b) => a - b);
+    return this.#tasks.partitions();
   }
 
   task(partition: number): OpenTask | undefined {
@@ -237,9 +225,7 @@ export class FlowMember {
 
   /** Buffered events in local tasks. */
   get bufferedEvents(): number {
-    let sum = 0;
-    for (const task of this.#tasks.values()) sum += task.buffered;
-    return sum;
+    return this.#tasks.buffered;
   }
 
   /** Input records not processed yet: end offset minus position, over local partitions. */
@@ -255,14 +241,6 @@ export class FlowMember {
       return 0;
     }
     return lag;
-  }
-
-  /** The task's reports pass through here first, to keep the buffered count. */
-  noteReport(event: ProcessingEvent): void {
-    const task = this.#tasks.get(event.partition);
-    if (task === undefined) return;
-    if (event.type === 'buffered') task.buffered++;
-    else if (event.type === 'drained') task.buffered = Math.max(0, task.buffered - event.count);
   }
 
   async #connect(): Promise<void> {
@@ -344,31 +322,25 @@ export class FlowMember {
     // Offsets are noted when the batch moves to another partition, not per record (hot path).
     let last: InputRecord | undefined;
     for (const message of messages) {
-      const task = this.#tasks.get(message.partition);
-      if (task === undefined) continue; // not ours (any more): the owner processes it
-      this.#process(task, message, message.topic === trigger ? 'command' : 'event');
+      // Not ours (any more): the owner processes it.
+      if (!this.#tasks.process(message, message.topic === trigger ? 'command' : 'event')) continue;
       if (last !== undefined && (last.partition !== message.partition || last.topic !== message.topic)) this.#noteProcessed(last);
       last = message;
     }
     if (last !== undefined) this.#noteProcessed(last);
 
     let drained = 0;
-    if (!holding) for (const { task } of this.#tasks.values()) drained += task.drainStep(this.#o.runtime.drainSliceSize);
+    if (!holding) drained = this.#tasks.drainStep();
     this.#draining = drained > 0;
     if (drained > 0) this.#dirty = true;
 
     const now = this.#clock.now();
-    for (const open of this.#tasks.values()) {
-      if (!holding && now >= open.nextPunctuate) {
-        open.nextPunctuate = now + this.#o.runtime.punctuateIntervalMs;
-        open.task.punctuate(now);
-      }
-    }
+    if (!holding) this.#tasks.punctuateDue(now);
 
     const due =
       now - this.#lastCommit >= this.#o.runtime.commitIntervalMs ||
       this.#writesSinceCommit >= MAX_UNCOMMITTED_WRITES ||
-      this.#heldChangelogBytes >= MAX_HELD_CHANGELOG_BYTES;
+      this.#tasks.heldBytes >= MAX_HELD_CHANGELOG_BYTES;
     // A commit would only be fenced when the partitions are lost already: close them first.
     const lostQueued = this.#rebalances.some((rebalance) => rebalance.kind === 'lost');
     if (this.#dirty && due && !lostQueued) {
@@ -403,7 +375,7 @@ export class FlowMember {
     const first = new Map<string, InputRecord>();
     for (const message of messages) {
       const id = `${message.topic}:${message.partition}`;
-      if (!first.has(id) && this.#tasks.has(message.partition)) first.set(id, message);
+      if (!first.has(id) && this.#tasks.get(message.partition) !== undefined) first.set(id, message);
     }
     for (const message of first.values()) {
       await this.#consumer.seek({ topic: message.topic, partition: message.partition, offset: message.offset });
@@ -435,18 +407,6 @@ export class FlowMember {
   #noteProcessed(message: InputRecord): void {
     this.#offsets.set(`${message.topic}:${message.partition}`, { topic: message.topic, partition: message.partition, offset: message.offset + 1 });
     this.#dirty = true;
-  }
-
-  #process(open: OpenTask, record: InputRecord, kind: 'event' | 'command'): void {
-    try {
-      open.task.process(record, kind);
-    } catch (error) {
-      // The store cannot hold this record's key (a processor of the user's own asked it to): route
-      // it (rule 8) rather than fail the task on it for good.
-      if (!hasErrorCode(error, 'KEY_TOO_LARGE')) throw error;
-      this.#send(this.flow.topics.dlq, undefined, deadLetterRecord(record, 'KEY_TOO_LARGE', error.message));
-      this.#o.report(this.flow.id, { type: 'dead-lettered', key: record.key?.toString('utf8') ?? null, partition: record.partition, reason: 'KEY_TOO_LARGE' });
-    }
   }
 
   /** Queues a write in the current transaction, keeping order when the client queue is full. */
@@ -489,9 +449,7 @@ export class FlowMember {
       await this.#producer.beginTransaction();
     } else {
       await this.#flushDelivered();
-      const held = this.#heldChangelog;
-      this.#heldChangelog = [];
-      this.#heldChangelogBytes = 0;
+      const held = this.#tasks.takeHeld();
       if (held.length > 0) {
         for (const { topic, partition, record } of held) this.#send(topic, partition, record);
         await this.#flushDelivered();
@@ -576,7 +534,7 @@ export class FlowMember {
         }
       }
       await this.#proveOwnershipBeforeTrim(committed);
-      for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
+      for (const [partition, store] of stores) this.#tasks.open(partition, store, committedMain.get(partition));
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
       this.#log.info({ partitions: numbers, restoredRecords: restored, ms: this.#clock.now() - started }, 'tasks ready');
@@ -585,11 +543,7 @@ export class FlowMember {
       this.#resolveAssigned();
     } catch (error) {
       for (const [partition, store] of stores) {
-        const open = this.#tasks.get(partition);
-        if (open?.store === store) {
-          open.task.close();
-          this.#tasks.delete(partition);
-        }
+        if (this.#tasks.get(partition)?.store === store) this.#tasks.drop(partition);
         store.close();
       }
       this.#offsets.clear();
@@ -679,69 +633,6 @@ export class FlowMember {
     return records;
   }
 
-  /**
-   * Opens the task of a restored store. `committedOffset`, the group's committed offset of the
-   * partition's main topic, trims entries the replay will buffer again (see trimAhead).
-   */
-  #openTask(partition: number, store: RestorableBufferStore, committedOffset: number | undefined): void {
-    const flowId = this.flow.id;
-    const changelog = this.flow.topics.changelog;
-    let trimming = false;
-    const logged = new LoggedBufferStore(store, (entryKey, entryValue) => {
-      const record = { key: entryKey, value: entryValue, headers: [], timestamp: this.#clock.now() };
-      // at_least_once: a drain's tombstone waits for the output it stands for (see #heldChangelog),
-      // and drain marks wait with them, in order (a mark's removal must not land before its
-      // drain's tombstones, nor after a newer mark). A trim's tombstones stand for no output and
-      // must precede the replay's appends: sent at once.
-      const held = !this.#exactlyOnce && !trimming && (entryValue === null || isMarkKey(entryKey));
-      if (!held) this.#send(changelog, partition, record);
-      else {
-        this.#heldChangelog.push({ topic: changelog, partition, record });
-        this.#heldChangelogBytes += entryKey.length + (entryValue?.length ?? 0);
-        this.#writesSinceCommit++;
-        this.#dirty = true;
-      }
-    });
-    if (committedOffset !== undefined) {
-      trimming = true;
-      const trimmed = trimAhead(logged, committedOffset);
-      trimming = false;
-      if (trimmed > 0) this.#log.info({ partition, trimmed, committedOffset }, 'dropped buffered entries ahead of the committed input offset; the replay buffers them again');
-    }
-    const { output, dlq } = this.flow.topics;
-    const task = new StreamTask({
-      flowId,
-      partition,
-      processor:
-        this.#o.processor?.(this.flow, partition) ??
-        new PauseAwareProcessor({
-          drainSliceSize: this.#o.runtime.drainSliceSize,
-          maxBufferPerKey: this.#o.runtime.maxBufferPerKey,
-          maxEventBytes: this.#o.runtime.maxEventBytes,
-        }),
-      buffer: logged,
-      status: (key) => this.#o.status.get(key),
-      sink: {
-        output: (record) => this.#send(output, record.partition, record),
-        deadLetter: (record) => this.#send(dlq, record.partition, record),
-      },
-      report: (id, event) => {
-        this.noteReport(event);
-        this.#o.report(id, event);
-      },
-    });
-    let buffered = 0;
-    for (const key of store.keys()) buffered += store.count(key);
-    this.#tasks.set(partition, {
-      partition,
-      store,
-      logged,
-      task,
-      nextPunctuate: this.#clock.now() + this.#o.runtime.punctuateIntervalMs,
-      buffered,
-    });
-  }
-
   /** Closes every task; with `checkpoint`, records how far each store matches its changelog. */
   async #closeTasks(checkpoint: boolean): Promise<void> {
     if (this.#tasks.size === 0) return;
@@ -751,7 +642,7 @@ export class FlowMember {
         const topic = this.flow.topics.changelog;
         // The last stable offset, not the high watermark: records of a transaction still open
         // (another writer's, not fenced yet) are read again by the next restore, never skipped.
-        const offsets = await this.#adminClient().listOffsets([...this.#tasks.keys()].map((partition) => ({ topic, partition })), 'latest', true);
+        const offsets = await this.#adminClient().listOffsets(this.#tasks.partitions().map((partition) => ({ topic, partition })), 'latest', true);
         // The end offsets are a checkpoint only if nobody else can have written the changelog
         // since this member's last commit: a member frozen (SIGSTOP) after it, and expired by the
         // group meanwhile, would otherwise checkpoint a new owner's entries it never applied, and
@@ -762,17 +653,9 @@ export class FlowMember {
         this.#log.warn({ err: error }, 'could not read changelog end offsets; closing without checkpoints');
       }
     }
-    for (const [partition, open] of this.#tasks) {
-      open.task.close();
-      const end = ends.get(partition);
-      try {
-        if (end !== undefined && end >= 0) open.store.writeCheckpoint(end);
-      } finally {
-        open.store.close();
-      }
-    }
-    this.#log.info({ partitions: [...this.#tasks.keys()], checkpointed: ends.size > 0 }, 'tasks closed');
-    this.#tasks.clear();
+    const partitions = this.#tasks.partitions();
+    this.#tasks.closeAll(ends);
+    this.#log.info({ partitions, checkpointed: ends.size > 0 }, 'tasks closed');
     this.#offsets.clear();
     this.#dirty = false;
     this.#writesSinceCommit = 0;
@@ -803,8 +686,7 @@ export class FlowMember {
 
   async #abortQuietly(): Promise<boolean> {
     this.#overflow = [];
-    this.#heldChangelog = [];
-    this.#heldChangelogBytes = 0;
+    this.#tasks.takeHeld();
     if (!this.#exactlyOnce) return true;
     try {
       await this.#producer.abortTransaction();
@@ -839,7 +721,7 @@ export class FlowMember {
     const aborted = !stalled && !zombie && kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
     try {
       if (aborted) {
-        const partitions = [...this.#tasks.keys()];
+        const partitions = this.#tasks.partitions();
         await this.#closeTasks(false);
         // As in #assign: stable committed offsets before the restore.
         const committed = await this.#consumer.committed(partitions.map((partition) => ({ topic: this.flow.topics.main, partition })));
@@ -853,7 +735,7 @@ export class FlowMember {
         }
         const committedMain = new Map(committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => [c.partition, c.offset!]));
         await this.#proveOwnershipBeforeTrim(committed);
-        for (const [partition, store] of stores) this.#openTask(partition, store, committedMain.get(partition));
+        for (const [partition, store] of stores) this.#tasks.open(partition, store, committedMain.get(partition));
         await this.#rewind();
       } else {
         await this.#restartMember();
@@ -895,8 +777,7 @@ export class FlowMember {
     this.#rebalances = [];
     this.#assignment = [];
     this.#overflow = [];
-    this.#heldChangelog = [];
-    this.#heldChangelogBytes = 0;
+    this.#tasks.takeHeld();
     await this.#closeClients();
     if (this.#stopping) return;
     await this.#connect();
