@@ -3,17 +3,20 @@
  * TopologyTestDriver: pipe events, commands and statuses in, read what was forwarded and
  * dead-lettered, look into buffers, and move the wall clock to fire punctuators.
  *
- * Underneath is the embedded engine's runtime on an in-memory cluster, so the flow runs with the
- * same tasks, changelog, transactions and status table as in production. After every call the
- * driver has processed what was piped and committed, so the output is readable at once.
+ * Underneath is the stream runtime's synchronous core (engines/stream/flow-tasks.ts: the tasks,
+ * their change-logged stores, the trim on restore and the write routing of the guarantee, the
+ * code FlowMember runs on Kafka) on an in-memory cluster, with the same status table. After every
+ * call the driver has processed what was piped and committed, so the output is readable at once.
  */
 import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type FlowDefinition, type ProcessingGuarantee } from '../config/config.ts';
 import { ManualClock } from '../engines/embedded/clock.ts';
-import { EmbeddedCluster, type LogRecord } from '../engines/embedded/cluster.ts';
-import { EmbeddedRuntime } from '../engines/embedded/runtime.ts';
+import { EmbeddedCluster, type GroupPosition, type LogRecord, type TopicWrite } from '../engines/embedded/cluster.ts';
 import { createFlowTopics } from '../engines/embedded/topics.ts';
+import { FlowTasks } from '../engines/stream/flow-tasks.ts';
 import { decodeEvent, encodeEvent, encodeStatus, headerValue, HEADERS, RESUME_COMMAND, type Event } from '../model/wire.ts';
-import type { BufferedEvent, DeadLetterReason, Header, KeyStatus, Processor } from '../runtime/ports.ts';
+import type { BufferedEvent, DeadLetterReason, Header, InputKind, KeyStatus, OutputRecord, Processor } from '../runtime/ports.ts';
+import { StatusTable } from '../runtime/status-table.ts';
+import { MemoryBufferStore } from '../stores/memory-buffer-store.ts';
 
 export interface FlowTestDriverOptions {
   /** The flow to run (e.g. from the flows file). Default: flow "test", 1 partition, default topic names. */
@@ -74,8 +77,7 @@ export class FlowTestDriver {
   readonly #options: FlowTestDriverOptions;
   readonly #drainStepsPerInput: number;
   readonly #read = new Map<string, number[]>();
-  #runtime: EmbeddedRuntime;
-  #generation = 0;
+  #instance: DriverInstance;
 
   constructor(options: FlowTestDriverOptions = {}) {
     this.#options = options;
@@ -84,7 +86,7 @@ export class FlowTestDriver {
     this.#cluster = new EmbeddedCluster({ clock: this.#clock.now });
     this.#drainStepsPerInput = options.drainStepsPerInput ?? Infinity;
     createFlowTopics(this.#cluster, this.flow);
-    this.#runtime = this.#startRuntime();
+    this.#instance = this.#startInstance();
   }
 
   /** The driver's wall clock (ms). */
@@ -129,12 +131,12 @@ export class FlowTestDriver {
       headers: options.headers ?? [],
       timestamp: this.now,
     });
-    this.#runtime.pollStatus();
+    this.#instance.pollStatus();
   }
 
   /** The key's status as the flow's status table sees it now. */
   status(key: string): KeyStatus {
-    return this.#runtime.statusTable(this.flow.id).get(key).status;
+    return this.#instance.table.get(key).status;
   }
 
   /** Records forwarded to the output topic since the last call, in the order they were written. */
@@ -174,11 +176,11 @@ export class FlowTestDriver {
    */
   advanceWallClock(ms: number): void {
     this.#clock.advance(ms);
-    const runtime = this.#runtime;
-    runtime.pollStatus();
-    if (this.now >= runtime.nextPunctuation) runtime.punctuate();
+    const instance = this.#instance;
+    instance.pollStatus();
+    instance.tasks.punctuateDue(this.now);
     this.#drain(Infinity);
-    runtime.commit();
+    instance.commit();
   }
 
   /**
@@ -187,50 +189,42 @@ export class FlowTestDriver {
    * was committed, so nothing is replayed.
    */
   restart(): void {
-    this.#runtime.crash();
-    this.#runtime = this.#startRuntime();
+    this.#instance.crash();
+    this.#instance = this.#startInstance();
   }
 
   close(): void {
-    this.#runtime.stop();
+    this.#instance.close();
   }
 
-  #startRuntime(): EmbeddedRuntime {
+  #startInstance(): DriverInstance {
     const o = this.#options;
-    const runtime = new EmbeddedRuntime({
-      cluster: this.#cluster,
-      flows: [this.flow],
-      clock: this.#clock.now,
-      memberId: `driver-${this.#generation++}`,
+    return new DriverInstance(this.#cluster, this.flow, this.#clock.now, {
       statusLagMs: o.statusLagMs ?? 0,
       ...(o.processor === undefined ? {} : { processor: o.processor }),
-      settings: {
-        applicationId: APPLICATION_ID,
+      runtime: {
         processingGuarantee: o.processingGuarantee ?? 'exactly_once',
-        commitIntervalMs: 1,
         punctuateIntervalMs: o.punctuateIntervalMs ?? 1000,
         drainSliceSize: o.drainSliceSize ?? 2000,
         maxBufferPerKey: o.maxBufferPerKey ?? 0,
         maxEventBytes: o.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
       },
     });
-    runtime.start();
-    return runtime;
   }
 
   #process(): void {
-    const runtime = this.#runtime;
-    runtime.pollStatus();
-    while (runtime.processInput(1) > 0) this.#drain(this.#drainStepsPerInput);
-    runtime.commit();
+    const instance = this.#instance;
+    instance.pollStatus();
+    while (instance.processNext()) this.#drain(this.#drainStepsPerInput);
+    instance.commit();
   }
 
   #drain(steps: number): void {
-    for (let i = 0; i < steps && this.#runtime.drainStep() > 0; i++);
+    for (let i = 0; i < steps && this.#instance.tasks.drainStep() > 0; i++);
   }
 
   #store(key: string) {
-    return this.#runtime.buffer(this.flow.id, this.#cluster.partitionFor(this.flow.topics.main, Buffer.from(key, 'utf8')));
+    return this.#instance.tasks.get(this.#cluster.partitionFor(this.flow.topics.main, Buffer.from(key, 'utf8')))?.logged;
   }
 
   #consume(topic: string): LogRecord[] {
@@ -257,4 +251,122 @@ function driverRecord(record: LogRecord): DriverRecord {
     offset: record.offset,
     event: decoded.ok ? decoded.value : undefined,
   };
+}
+
+interface DriverInstanceOptions {
+  readonly statusLagMs: number;
+  readonly processor?: (flow: FlowDefinition, partition: number) => Processor;
+  readonly runtime: ConstructorParameters<typeof FlowTasks>[0]['runtime'];
+}
+
+/**
+ * One run of the flow on the driver's cluster, record by record: the status table, the tasks of
+ * every partition (FlowTasks, restored from their changelogs), the input positions and one
+ * transaction, committed after each driver call.
+ */
+class DriverInstance {
+  readonly table = new StatusTable();
+  readonly tasks: FlowTasks;
+  readonly #cluster: EmbeddedCluster;
+  readonly #flow: FlowDefinition;
+  readonly #now: () => number;
+  readonly #statusLagMs: number;
+  readonly #exactlyOnce: boolean;
+  readonly #statusPositions: number[];
+  readonly #positions = new Map<string, number>();
+  #transaction: TopicWrite[] = [];
+  #uncommitted = false;
+
+  constructor(cluster: EmbeddedCluster, flow: FlowDefinition, now: () => number, options: DriverInstanceOptions) {
+    this.#cluster = cluster;
+    this.#flow = flow;
+    this.#now = now;
+    this.#statusLagMs = options.statusLagMs;
+    this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
+    this.#statusPositions = new Array<number>(cluster.partitions(flow.topics.status)).fill(0);
+    // A status table is caught up before any task processes (rule 10), lag or not.
+    this.pollStatus(Infinity);
+    this.tasks = new FlowTasks({
+      flow,
+      runtime: options.runtime,
+      status: (key) => this.table.get(key),
+      write: (topic, partition, record) => this.#write(topic, partition, record),
+      now,
+      ...(options.processor === undefined ? {} : { processor: options.processor }),
+      report: () => undefined,
+    });
+    const { main, trigger, changelog } = flow.topics;
+    for (let partition = 0; partition < flow.partitions; partition++) {
+      const store = new MemoryBufferStore();
+      for (const record of cluster.read(changelog, partition, 0)) if (record.key !== null) store.restore(record.key, record.value);
+      const committedMain = cluster.committed(APPLICATION_ID, main, partition);
+      this.#positions.set(`${main}:${partition}`, committedMain ?? 0);
+      this.#positions.set(`${trigger}:${partition}`, cluster.committed(APPLICATION_ID, trigger, partition) ?? 0);
+      this.tasks.open(partition, store, committedMain);
+    }
+  }
+
+  /** Folds the status records written at least `statusLagMs` before `now` into the table. */
+  pollStatus(now: number = this.#now()): void {
+    const visibleUntil = now - this.#statusLagMs;
+    const topic = this.#flow.topics.status;
+    this.#statusPositions.forEach((position, partition) => {
+      for (const record of this.#cluster.read(topic, partition, position)) {
+        if (record.appendTime > visibleUntil) break;
+        this.table.apply(record);
+        this.#statusPositions[partition] = record.offset + 1;
+      }
+    });
+  }
+
+  /** Processes the next input record of any partition (main and trigger in the order written); false when none is left. */
+  processNext(): boolean {
+    const { main, trigger } = this.#flow.topics;
+    for (let partition = 0; partition < this.#flow.partitions; partition++) {
+      const event = this.#cluster.recordAt(main, partition, this.#positions.get(`${main}:${partition}`)!);
+      const command = this.#cluster.recordAt(trigger, partition, this.#positions.get(`${trigger}:${partition}`)!);
+      if (event === undefined && command === undefined) continue;
+      const kind: InputKind = event === undefined ? 'command' : command === undefined ? 'event' : event.sequence < command.sequence ? 'event' : 'command';
+      const record = kind === 'event' ? event! : command!;
+      this.#positions.set(`${record.topic}:${partition}`, record.offset + 1);
+      this.#uncommitted = true;
+      this.tasks.process(record, kind);
+      return true;
+    }
+    return false;
+  }
+
+  /** exactly_once: the transaction with the input positions; at_least_once: the held changelog, then the positions. */
+  commit(): void {
+    for (const { topic, partition, record } of this.tasks.takeHeld()) this.#write(topic, partition, record);
+    if (!this.#uncommitted) return;
+    const positions: GroupPosition[] = [];
+    for (const [id, offset] of this.#positions) {
+      const at = id.lastIndexOf(':');
+      positions.push({ group: APPLICATION_ID, topic: id.slice(0, at), partition: Number(id.slice(at + 1)), offset });
+    }
+    this.#cluster.commit(this.#transaction, positions);
+    this.#transaction = [];
+    this.#uncommitted = false;
+    this.tasks.resetWrites();
+  }
+
+  /** kill -9: the transaction and the tasks' memory are gone. */
+  crash(): void {
+    this.#transaction = [];
+    this.tasks.closeAll();
+  }
+
+  close(): void {
+    this.commit();
+    this.tasks.closeAll();
+  }
+
+  #write(topic: string, partition: number | undefined, record: OutputRecord): void {
+    const { key, value, headers, timestamp } = record;
+    const write: TopicWrite = { topic, partition: partition ?? this.#cluster.partitionFor(topic, key), key, value, headers, timestamp };
+    if (this.#exactlyOnce) this.#transaction.push(write);
+    else this.#cluster.produce(write);
+    this.#uncommitted = true;
+  }
 }

@@ -11,7 +11,7 @@
 import { DEFAULT_MAX_EVENT_BYTES, parseFlowsFile, type ProcessingGuarantee } from '../../src/config/config.ts';
 import { ManualClock } from '../../src/engines/embedded/clock.ts';
 import { EmbeddedCluster, type LogRecord } from '../../src/engines/embedded/cluster.ts';
-import { EmbeddedRuntime, type EmbeddedRuntimeSettings } from '../../src/engines/embedded/runtime.ts';
+import { EmbeddedRuntime, type EmbeddedRuntimeSettings } from './sync-runtime.ts';
 import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
 import { encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../src/model/wire.ts';
 import { PauseAwareProcessor } from '../../src/processor/pause-aware-processor.ts';

@@ -215,6 +215,14 @@ export class FlowTasks {
     }
   }
 
+  /** Punctuates every task now (a driver's or a simulation's clock decides when). */
+  punctuateAll(now: number): void {
+    for (const open of this.#tasks.values()) {
+      open.nextPunctuate = now + this.#o.runtime.punctuateIntervalMs;
+      open.task.punctuate(now);
+    }
+  }
+
   /**
    * Closes every task and its store; a store with an end offset in `checkpoints` records that
    * its content matches its changelog up to there. Held writes are dropped (the work is redone).
@@ -232,6 +240,15 @@ export class FlowTasks {
     this.#tasks.clear();
     this.takeHeld();
     this.#writes = 0;
+  }
+
+  /** Closes one task and its store, without a checkpoint (a partition that moves away). */
+  close(partition: number): void {
+    const open = this.#tasks.get(partition);
+    if (open === undefined) return;
+    this.#tasks.delete(partition);
+    open.task.close();
+    open.store.close();
   }
 
   /** Closes one task without touching its store (an assignment that failed half-way). */

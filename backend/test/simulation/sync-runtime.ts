@@ -1,5 +1,10 @@
 /**
- * One instance of the application on an embedded cluster, fully synchronous: it owns the status
+ * The deterministic simulation's instance (simulation.ts): the stream runtime's synchronous core
+ * (FlowTasks: tasks, change-logged stores, trim on restore, the guarantee's write routing, the
+ * code FlowMember runs) stepped by hand on an embedded cluster, with the cluster's synchronous
+ * group protocol instead of a consumer, so thousands of schedules run a second. The loop around
+ * the core is this file's; the async loop of production (FlowMember) has a simulation of its own
+ * (member-simulation.ts). Fully synchronous: it owns the status
  * tables (one per flow, following the status topic, optionally lagging), the tasks of the
  * partitions its group assigns it (restored from their changelogs), one transaction, punctuation
  * and commits. Whoever holds it decides when time passes and when it steps: the service engine
@@ -14,16 +19,14 @@
  * At-least-once: writes reach the cluster at once and positions at commit, so a crash replays
  * what was processed since.
  */
-import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
-import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
-import type { EngineEvent } from '../../runtime/engine.ts';
-import type { BufferStore, InputKind, OutputRecord, ProcessingEvent, Processor } from '../../runtime/ports.ts';
-import { StatusTable } from '../../runtime/status-table.ts';
-import { StreamTask } from '../../runtime/stream-task.ts';
-import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
-import { MemoryBufferStore } from '../../stores/memory-buffer-store.ts';
-import type { Clock } from './clock.ts';
-import type { EmbeddedCluster, GroupMember, GroupPosition, LogRecord, TopicWrite } from './cluster.ts';
+import type { FlowDefinition, RuntimeSettings } from '../../src/config/config.ts';
+import type { Clock } from '../../src/engines/embedded/clock.ts';
+import type { EmbeddedCluster, GroupMember, GroupPosition, LogRecord, TopicWrite } from '../../src/engines/embedded/cluster.ts';
+import { FlowTasks } from '../../src/engines/stream/flow-tasks.ts';
+import type { EngineEvent } from '../../src/runtime/engine.ts';
+import type { BufferStore, InputKind, OutputRecord, ProcessingEvent, Processor } from '../../src/runtime/ports.ts';
+import { StatusTable } from '../../src/runtime/status-table.ts';
+import { MemoryBufferStore } from '../../src/stores/memory-buffer-store.ts';
 
 export type EmbeddedRuntimeSettings = Pick<
   RuntimeSettings,
@@ -59,14 +62,14 @@ interface FlowState {
   processed: number;
   drained: number;
   deadLettered: number;
+  /** The flow's open tasks on this instance (the production core). */
+  tasks: FlowTasks;
 }
 
 interface Task {
   readonly unit: string;
   readonly state: FlowState;
   readonly partition: number;
-  readonly task: StreamTask;
-  readonly store: LoggedBufferStore;
   mainPosition: number;
   triggerPosition: number;
   committedMain: number;
@@ -93,7 +96,7 @@ export class EmbeddedRuntime implements GroupMember {
   readonly #flows = new Map<string, FlowState>();
   readonly #tasks = new Map<string, Task>();
   readonly #maxPollRecords: number;
-  readonly #processor: (flow: FlowDefinition, partition: number) => Processor;
+  readonly #processor: ((flow: FlowDefinition, partition: number) => Processor) | undefined;
   readonly #pickInput: ((event: LogRecord, command: LogRecord) => InputKind) | undefined;
   readonly #onEvent: ((event: EngineEvent) => void) | undefined;
   readonly #transaction: TopicWrite[] = [];
@@ -114,12 +117,13 @@ export class EmbeddedRuntime implements GroupMember {
     this.#maxPollRecords = options.maxPollRecords ?? 500;
     this.#pickInput = options.pickInput;
     this.#onEvent = options.onEvent;
-    const { drainSliceSize, maxBufferPerKey, maxEventBytes } = options.settings;
-    this.#processor = options.processor ?? (() => new PauseAwareProcessor({ drainSliceSize, maxBufferPerKey, maxEventBytes }));
+    this.#processor = options.processor;
     for (const flow of options.flows) {
       const table = new StatusTable();
       const partitions = this.#cluster.partitions(flow.topics.status);
-      this.#flows.set(flow.id, { flow, table, statusPositions: new Array<number>(partitions).fill(0), processed: 0, drained: 0, deadLettered: 0 });
+      const state: FlowState = { flow, table, statusPositions: new Array<number>(partitions).fill(0), processed: 0, drained: 0, deadLettered: 0, tasks: undefined! };
+      state.tasks = this.#newTasks(state);
+      this.#flows.set(flow.id, state);
       table.onChange((change) => this.#onEvent?.({ flowId: flow.id, type: 'status-changed', ...change }));
     }
   }
@@ -215,7 +219,7 @@ export class EmbeddedRuntime implements GroupMember {
         if (kind === 'event') task.mainPosition = record.offset + 1;
         else task.triggerPosition = record.offset + 1;
         this.#uncommitted = true;
-        task.task.process(record, kind);
+        task.state.tasks.process(record, kind);
         processed++;
       }
     }
@@ -226,13 +230,13 @@ export class EmbeddedRuntime implements GroupMember {
   drainStep(): number {
     this.#checkRunning();
     let forwarded = 0;
-    for (const task of this.#tasks.values()) forwarded += task.task.drainStep(this.settings.drainSliceSize);
+    for (const state of this.#flows.values()) forwarded += state.tasks.drainStep();
     return forwarded;
   }
 
   punctuate(now: number = this.#clock()): void {
     this.#checkRunning();
-    for (const task of this.#tasks.values()) task.task.punctuate(now);
+    for (const state of this.#flows.values()) state.tasks.punctuateAll(now);
     const interval = this.settings.punctuateIntervalMs;
     // Wall-clock schedule: the next multiple of the interval after now (missed ones are skipped).
     this.#nextPunctuation += Math.max(1, Math.ceil((now + 1 - this.#nextPunctuation) / interval)) * interval;
@@ -246,6 +250,8 @@ export class EmbeddedRuntime implements GroupMember {
   commit(): void {
     this.#checkRunning();
     this.#nextCommit = this.#clock() + this.settings.commitIntervalMs;
+    // at_least_once: the drains' tombstones and marks, now that their output is written.
+    for (const state of this.#flows.values()) for (const { topic, partition, record } of state.tasks.takeHeld()) this.#write(toWrite(topic, { ...record, ...(partition === undefined ? {} : { partition }) }));
     if (!this.#uncommitted) return;
     const started = performance.now();
     const positions: GroupPosition[] = [];
@@ -295,6 +301,7 @@ export class EmbeddedRuntime implements GroupMember {
     if (this.#state !== 'running') return;
     this.#transaction.length = 0;
     this.#tasks.clear();
+    for (const state of this.#flows.values()) state.tasks.closeAll();
     this.#state = 'crashed';
     this.#cluster.leaveGroup(this.group, this.memberId);
   }
@@ -311,7 +318,7 @@ export class EmbeddedRuntime implements GroupMember {
   }
 
   buffer(flowId: string, partition: number): BufferStore | undefined {
-    return this.#tasks.get(taskUnit(flowId, partition))?.store;
+    return this.#flowState(flowId).tasks.get(partition)?.logged;
   }
 
   flowCounters(flowId: string): { processed: number; drained: number; deadLettered: number; buffered: number; lag: number } {
@@ -321,7 +328,8 @@ export class EmbeddedRuntime implements GroupMember {
     const { main, trigger } = state.flow.topics;
     for (const task of this.#tasks.values()) {
       if (task.state !== state) continue;
-      for (const key of task.store.keys()) buffered += task.store.count(key);
+      const store = state.tasks.get(task.partition)?.logged;
+      for (const key of store?.keys() ?? []) buffered += store!.count(key);
       lag += this.#cluster.endOffset(main, task.partition) - task.mainPosition;
       lag += this.#cluster.endOffset(trigger, task.partition) - task.triggerPosition;
     }
@@ -358,44 +366,40 @@ export class EmbeddedRuntime implements GroupMember {
     const slash = unit.lastIndexOf('/');
     const state = this.#flowState(unit.slice(0, slash));
     const partition = Number(unit.slice(slash + 1));
-    const { main, trigger, changelog, output, dlq } = state.flow.topics;
-    const inner = new MemoryBufferStore();
+    const { main, trigger, changelog } = state.flow.topics;
+    const store = new MemoryBufferStore();
     for (const record of this.#cluster.read(changelog, partition, 0)) {
-      if (record.key !== null) inner.restore(record.key, record.value);
+      if (record.key !== null) store.restore(record.key, record.value);
     }
-    const store = new LoggedBufferStore(inner, (key, value) =>
-      this.#write({ topic: changelog, partition, key, value, headers: [], timestamp: this.#clock() }),
-    );
-    const task = new StreamTask({
-      flowId: state.flow.id,
-      partition,
-      processor: this.#processor(state.flow, partition),
-      buffer: store,
-      status: (key) => state.table.get(key),
-      sink: {
-        output: (record) => this.#write(toWrite(output, record)),
-        deadLetter: (record) => this.#write(toWrite(dlq, record)),
-      },
-      report: (flowId, event) => this.#report(state, flowId, event),
-    });
-    const committedMain = this.#cluster.committed(this.group, main, partition) ?? 0;
+    const committedMain = this.#cluster.committed(this.group, main, partition);
     const committedTrigger = this.#cluster.committed(this.group, trigger, partition) ?? 0;
+    // Entries ahead of the committed offset are trimmed: the replay buffers them again.
+    state.tasks.open(partition, store, committedMain);
     this.#tasks.set(unit, {
       unit,
       state,
       partition,
-      task,
-      store,
-      mainPosition: committedMain,
+      mainPosition: committedMain ?? 0,
       triggerPosition: committedTrigger,
-      committedMain,
+      committedMain: committedMain ?? 0,
       committedTrigger,
     });
   }
 
   #close(task: Task): void {
-    task.task.close();
-    task.store.close();
+    task.state.tasks.close(task.partition);
+  }
+
+  #newTasks(state: FlowState): FlowTasks {
+    return new FlowTasks({
+      flow: state.flow,
+      runtime: this.settings,
+      status: (key) => state.table.get(key),
+      write: (topic, partition, record) => this.#write(toWrite(topic, { ...record, ...(partition === undefined ? {} : { partition }) })),
+      now: () => this.#clock(),
+      ...(this.#processor === undefined ? {} : { processor: this.#processor }),
+      report: (flowId, event) => this.#report(state, flowId, event),
+    });
   }
 
   #write(write: TopicWrite): void {
