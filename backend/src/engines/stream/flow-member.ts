@@ -648,7 +648,8 @@ export class FlowMember {
         // group meanwhile, would otherwise checkpoint a new owner's entries it never applied, and
         // a later restore from that checkpoint would miss them (found by the fault simulation).
         if (this.#ownershipProven()) ends = new Map(offsets.map((o) => [o.partition, o.offset]));
-        else this.#log.warn({ sinceCommitMs: this.#clock.now() - this.#committedAt }, 'no recent commit proves these partitions are still ours: closing without checkpoints');
+        // Nothing ever committed for these partitions: nothing processed, nothing to restore later.
+        else if (this.#offsets.size > 0) this.#log.warn({ sinceCommitMs: this.#clock.now() - this.#committedAt }, 'no recent commit proves these partitions are still ours: closing without checkpoints');
       } catch (error) {
         this.#log.warn({ err: error }, 'could not read changelog end offsets; closing without checkpoints');
       }
