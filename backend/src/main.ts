@@ -9,7 +9,7 @@
 import './threadpool.ts';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.ts';
-import { ConfigError, loadSettings, repoRoot, type Settings } from './config/config.ts';
+import { ConfigError, loadSettings, type Settings } from './config/config.ts';
 import { KafkaStartupError } from './engines/stream/topics.ts';
 import type { FlowEngine } from './runtime/engine.ts';
 
@@ -41,7 +41,7 @@ function help(): string {
     ['STATUS_MAX_LAG_MS', 'Kafka engine: tasks hold their input while the status table may miss status records older than this; 0 = never hold', d((s) => s.runtime.statusMaxLagMs)],
     ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
-    ['EVENT_PAUSE_CONFIG', 'the flows file', `${repoRoot()}/config/flows.json`],
+    ['EVENT_PAUSE_CONFIG', 'the flows file', 'config/flows.json in the working directory'],
     ['LOG_LEVEL', 'pino log level (trace, debug, info, warn, error, fatal)', 'info'],
   ];
   const width = Math.max(...variables.map(([name]) => name.length)) + 2;

@@ -160,7 +160,8 @@ export function parseFlowsFile(
 }
 
 export function loadSettings(env: Env = process.env): Settings {
-  const file = env.EVENT_PAUSE_CONFIG ?? path.join(repoRoot(), 'config', 'flows.json');
+  // Defaults are the working directory's, as for any command: an installed package works too.
+  const file = env.EVENT_PAUSE_CONFIG ?? path.resolve('config', 'flows.json');
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
@@ -205,7 +206,7 @@ export function loadSettings(env: Env = process.env): Settings {
       maxBufferPerKey: intSetting(env, 'MAX_BUFFER_PER_KEY', 0, 0, Number.MAX_SAFE_INTEGER),
       maxEventBytes: intSetting(env, 'MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, 1024, 256 * 1024 * 1024),
       statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
-      stateDir: env.STATE_DIR ?? path.join(repoRoot(), '.data', 'state'),
+      stateDir: env.STATE_DIR ?? path.resolve('.data', 'state'),
     },
     http: { host, port, apiToken, corsOrigins, advertisedUrl },
   };
