@@ -8,14 +8,14 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FlowEngine } from '../runtime/engine.ts';
-import type { BufferStore } from '../runtime/ports.ts';
+import type { BufferView } from '../runtime/ports.ts';
 import { ApiError, ERRORS, type ErrorCode } from './errors.ts';
 
 export const FORWARDED_HEADER = 'ep-forwarded-by';
 const FORWARD_TIMEOUT_MS = 5000;
 
 export type KeyLocation =
-  | { readonly kind: 'local'; readonly partition: number; readonly buffer: BufferStore }
+  | { readonly kind: 'local'; readonly partition: number; readonly buffer: BufferView }
   | { readonly kind: 'remote'; readonly partition: number; readonly url: string };
 
 export interface RemoteResponse {

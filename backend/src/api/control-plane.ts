@@ -6,7 +6,7 @@
 import type { FlowDefinition } from '../config/config.ts';
 import { decodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../model/wire.ts';
 import type { FlowEngine, StoredRecord } from '../runtime/engine.ts';
-import type { BufferedEvent, BufferStore, Header, KeyStatus } from '../runtime/ports.ts';
+import type { BufferedEvent, BufferView, Header, KeyStatus } from '../runtime/ports.ts';
 import type { StatusChange } from '../runtime/status-table.ts';
 import { ApiError } from './errors.ts';
 
@@ -170,7 +170,7 @@ export function bufferedEventView(event: BufferedEvent): BufferedEventView {
   return { seq: event.seq, ...eventView(event.value), recordTimestamp: event.timestamp };
 }
 
-export function bufferSummary(store: BufferStore, key: string): BufferSummary {
+export function bufferSummary(store: BufferView, key: string): BufferSummary {
   const bufferedCount = store.count(key);
   const oldest = bufferedCount > 0 ? store.read(key, 1)[0] : undefined;
   return { bufferedCount, oldestBufferedTimestamp: oldest?.timestamp ?? null };
@@ -181,7 +181,7 @@ export function bufferSummary(store: BufferStore, key: string): BufferSummary {
  * port reads from the head only, so a page deep into a huge buffer costs its position.
  */
 export function bufferPage(
-  store: BufferStore,
+  store: BufferView,
   key: string,
   page: { offset: number; limit: number; after: number | undefined },
 ): { items: BufferedEvent[]; total: number } {
@@ -214,7 +214,7 @@ export function localBufferedKeys(
   after: string | undefined,
   limit: number,
 ): Array<{ key: string; partition: number } & BufferSummary> {
-  const found: Array<{ key: string; partition: number; store: BufferStore }> = [];
+  const found: Array<{ key: string; partition: number; store: BufferView }> = [];
   for (const partition of engine.localPartitions(flowId)) {
     const store = engine.localBuffer(flowId, partition);
     if (store === undefined) continue;

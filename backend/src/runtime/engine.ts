@@ -3,8 +3,8 @@
  * entry point, the HTTP control plane, tests. The API never knows which engine runs below.
  */
 import type { FlowDefinition } from '../config/config.ts';
-import type { BufferStore, Header, KeyStatus, ProcessingEvent, Processor } from './ports.ts';
-import type { StatusChange, StatusTable } from './status-table.ts';
+import type { BufferView, Header, KeyStatus, ProcessingEvent, Processor } from './ports.ts';
+import type { StatusChange, StatusView } from './status-table.ts';
 
 /**
  * Makes the processor of one task. Every engine takes one, so what a library user tests with the
@@ -88,13 +88,14 @@ export interface FlowEngine {
   /** Partition count of a topic as the engine knows it. */
   partitions(topic: string): number;
 
-  statusTable(flowId: string): StatusTable;
+  /** The flow's status table, to read (only its status follower writes it). */
+  statusTable(flowId: string): StatusView;
   /** The Java-compatible murmur2 partition of a key in the flow's main topic. */
   partitionFor(flowId: string, key: string): number;
   /** Who owns a partition's task, e.g. from the consumer group's members (may ask the broker). */
   owner(flowId: string, partition: number): Promise<PartitionOwner>;
   /** The buffer store of a task this instance owns, for queries; undefined when not local. */
-  localBuffer(flowId: string, partition: number): BufferStore | undefined;
+  localBuffer(flowId: string, partition: number): BufferView | undefined;
   /** Partitions of a flow this instance owns. */
   localPartitions(flowId: string): number[];
   /** URLs of every instance of this application (itself included), for fan-out queries. */

@@ -70,7 +70,17 @@ export interface BufferedEvent {
  * Entries of one key are ordered by `seq`; writing an existing (key, seq) overwrites it, which makes
  * re-buffering a replayed input record idempotent.
  */
-export interface BufferStore {
+/** What a query may do with a task's buffer: look, never change it. */
+export interface BufferView {
+  /** Oldest first, at most `limit` entries. */
+  read(key: string, limit: number): BufferedEvent[];
+  count(key: string): number;
+  /** Keys holding at least one entry. */
+  keys(): string[];
+  drainMarks(): Array<[string, DrainMark]>;
+}
+
+export interface BufferStore extends BufferView {
   append(event: BufferedEvent): void;
   /** Oldest first, at most `limit` entries. */
   read(key: string, limit: number): BufferedEvent[];

@@ -23,6 +23,9 @@ export interface StatusChange {
 const ACTIVE: StatusEntry = { status: 'ACTIVE', version: 0, position: -1, timestamp: -1 };
 const HISTORY_PER_KEY = 50;
 
+/** What a reader of the status table may use: everything but `apply`. */
+export type StatusView = Omit<StatusTable, 'apply'>;
+
 export class StatusTable {
   readonly #entries = new Map<string, StatusChange>();
   readonly #history = new Map<string, StatusChange[]>();
