@@ -4,7 +4,7 @@
  * point back at the real files: production code carries no switch for them, and an edit whose
  * text no longer matches the source fails loudly instead of planting nothing.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,7 +19,7 @@ export interface RuntimeBug {
   /** The guarantee whose code path holds the bug. */
   readonly guarantee: ProcessingGuarantee;
   /** The file of engines/stream/ that holds it (default flow-member.ts). */
-  readonly file?: 'flow-member.ts' | 'flow-tasks.ts';
+  readonly file?: 'flow-member.ts' | 'flow-tasks.ts' | 'guarantees.ts';
   /** Text of the file and what it becomes (each edit must match exactly once). */
   readonly edits: ReadonlyArray<readonly [find: string, replace: string]>;
 }
@@ -34,13 +34,14 @@ export const RUNTIME_BUGS = {
   'tombstone-before-output': {
     what: "under at_least_once a drain's changelog tombstone is sent at once, before its output is delivered",
     guarantee: 'at_least_once',
-    file: 'flow-tasks.ts',
-    edits: [["at_least_once: { holds: (entryKey, entryValue, trimming) => !trimming && (entryValue === null || isMarkKey(entryKey)) },", 'at_least_once: { holds: () => false },']],
+    file: 'guarantees.ts',
+    edits: [['holds: (entryKey, entryValue, trimming) => !trimming && (entryValue === null || isMarkKey(entryKey)),', 'holds: () => false,']],
   },
   'offsets-outside-transaction': {
     what: "under exactly_once the input offsets are committed on their own, not with the transaction's output",
     guarantee: 'exactly_once',
-    edits: [['if (offsets.length > 0) await this.#producer.sendOffsets(offsets, this.#consumer);', 'if (offsets.length > 0) await this.#consumer.commit(offsets);']],
+    file: 'guarantees.ts',
+    edits: [['if (offsets.length > 0) await producer.sendOffsets(offsets, consumer);', 'if (offsets.length > 0) await consumer.commit(offsets);']],
   },
   'no-client-renewal': {
     what: 'a member restarting after a failure rejoins with the clients it had instead of new ones',
@@ -57,8 +58,9 @@ export const RUNTIME_BUGS = {
 export type RuntimeBugName = keyof typeof RUNTIME_BUGS;
 
 /**
- * The FlowMember class with `bug` planted. The edited file is copied to a temp folder; when it is
- * flow-tasks.ts, flow-member.ts is copied beside it so the member uses the planted core.
+ * The FlowMember class with `bug` planted: engines/stream/ is copied to a temp folder with the
+ * edit made, its imports within the folder kept (the copies use each other, the planted file
+ * included) and every other import pointing back at the real modules.
  */
 export async function mutantFlowMember(bug: RuntimeBugName): Promise<typeof FlowMember> {
   const spec: RuntimeBug = RUNTIME_BUGS[bug];
@@ -70,15 +72,11 @@ export async function mutantFlowMember(bug: RuntimeBugName): Promise<typeof Flow
     source = source.slice(0, at) + replace + source.slice(at + find.length);
   }
   const folder = mkdtempSync(path.join(tmpdir(), `ep-mutant-${bug}-`));
-  // Relative imports of the copies lead back to the real modules, but for the planted core.
-  const copy = (name: string, text: string): void => {
-    const pointed = text.replace(/(from\s+|import\s*\(\s*)'(\.\.?\/[^']+)'/g, (whole: string, lead: string, spec: string) =>
-      spec === './flow-tasks.ts' && file === 'flow-tasks.ts' ? whole : `${lead}'${pathToFileURL(path.resolve(STREAM, spec)).href}'`,
-    );
+  for (const name of readdirSync(STREAM).filter((n) => n.endsWith('.ts'))) {
+    const text = name === file ? source : readFileSync(path.join(STREAM, name), 'utf8');
+    const pointed = text.replace(/(from\s+|import\s*\(\s*)'(\.\.\/[^']+)'/g, (_: string, lead: string, spec: string) => `${lead}'${pathToFileURL(path.resolve(STREAM, spec)).href}'`);
     writeFileSync(path.join(folder, name), pointed);
-  };
-  copy(file, source);
-  if (file !== 'flow-member.ts') copy('flow-member.ts', readFileSync(path.join(STREAM, 'flow-member.ts'), 'utf8'));
+  }
   try {
     const module = (await import(pathToFileURL(path.join(folder, 'flow-member.ts')).href)) as { FlowMember: typeof FlowMember };
     return module.FlowMember;

@@ -29,6 +29,7 @@ import type { StatusTable } from '../../runtime/status-table.ts';
 import { openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
 import type { RestorableBufferStore } from '../../stores/restorable.ts';
 import { FlowTasks, type OpenTask } from './flow-tasks.ts';
+import { type Guarantee, GUARANTEES } from './guarantees.ts';
 import { errorKind, isGenerationError, isQueueFull } from '../../runtime/log/errors.ts';
 import {
   type LogAdmin,
@@ -111,7 +112,8 @@ export class FlowMember {
   readonly flow: FlowDefinition;
   readonly #o: FlowMemberOptions;
   readonly #log: Logger;
-  readonly #exactlyOnce: boolean;
+  /** What the processing guarantee changes in the loop (guarantees.ts). */
+  readonly #guarantee: Guarantee;
   readonly #clock: Clock;
   readonly #openStore: (dir: string) => RestorableBufferStore;
   #consumer!: LogConsumer;
@@ -157,7 +159,7 @@ export class FlowMember {
     this.flow = options.flow;
     this.#o = options;
     this.#log = options.logger.child({ flow: options.flow.id });
-    this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
+    this.#guarantee = GUARANTEES[options.runtime.processingGuarantee];
     this.#clock = options.clock ?? systemClock;
     this.#openStore = options.openStore ?? ((dir) => openLmdbBufferStore(dir));
     this.#tasks = new FlowTasks({
@@ -263,14 +265,11 @@ export class FlowMember {
       // Room for the largest record the processor takes plus its changelog or DLQ envelope.
       maxMessageBytes: runtime.maxEventBytes + 64 * 1024,
       // Kafka Streams' exactly-once default: a crashed member's open transaction is aborted soon.
-      ...(this.#exactlyOnce ? { transactional: { id: `${runtime.applicationId}-${flow.id}-${this.#o.instanceId}`, timeoutMs: 10_000 } } : { deliveryReports: true }),
+      ...this.#guarantee.producer(`${runtime.applicationId}-${flow.id}-${this.#o.instanceId}`),
       onError: (error) => this.#log.warn({ err: error }, 'producer error'),
     });
     await this.#producer.connect();
-    if (this.#exactlyOnce) {
-      await this.#producer.initTransactions();
-      await this.#producer.beginTransaction();
-    }
+    await this.#guarantee.open(this.#producer);
     await this.#consumer.connect();
     this.#consumer.subscribe([flow.topics.main, flow.topics.trigger]);
     this.#log.info({ groupId, guarantee: runtime.processingGuarantee }, 'joined consumer group');
@@ -442,23 +441,19 @@ export class FlowMember {
     const started = this.#clock.now();
     await this.#flushOverflow();
     const offsets = [...this.#offsets.values()];
-    if (this.#exactlyOnce) {
-      if (offsets.length > 0) await this.#producer.sendOffsets(offsets, this.#consumer);
-      await this.#retrying(() => this.#producer.commitTransaction());
-      if (offsets.length > 0) this.#committedAt = this.#clock.now();
-      await this.#producer.beginTransaction();
-    } else {
-      await this.#flushDelivered();
-      const held = this.#tasks.takeHeld();
-      if (held.length > 0) {
+    const checked = await this.#guarantee.commit({
+      producer: this.#producer,
+      consumer: this.#consumer,
+      offsets,
+      sendHeld: () => {
+        const held = this.#tasks.takeHeld();
         for (const { topic, partition, record } of held) this.#send(topic, partition, record);
-        await this.#flushDelivered();
-      }
-      if (offsets.length > 0) {
-        await this.#consumer.commit(offsets);
-        this.#committedAt = this.#clock.now();
-      }
-    }
+        return held.length > 0;
+      },
+      flushDelivered: () => this.#flushDelivered(),
+      retrying: (operation) => this.#retrying(operation),
+    });
+    if (checked) this.#committedAt = this.#clock.now();
     this.#dirty = false;
     this.#writesSinceCommit = 0;
     this.#lastCommit = this.#clock.now();
@@ -599,7 +594,7 @@ export class FlowMember {
    */
   async #restore(stores: ReadonlyMap<number, RestorableBufferStore>): Promise<number> {
     const topic = this.flow.topics.changelog;
-    if (this.#exactlyOnce) await this.#awaitStableChangelog([...stores.keys()]);
+    if (this.#guarantee.awaitsStableChangelog) await this.#awaitStableChangelog([...stores.keys()]);
     const ranges = [];
     for (const [partition, store] of stores) {
       const checkpoint = store.readCheckpoint();
@@ -670,7 +665,7 @@ export class FlowMember {
    * group checks the generation, and a member it has moved on from fails here, before any trim.
    */
   async #proveOwnershipBeforeTrim(committed: readonly TopicPartitionPosition[]): Promise<void> {
-    if (this.#exactlyOnce || this.#ownershipProven()) return; // exactly_once: the transaction fences the trim
+    if (!this.#guarantee.trimNeedsOwnershipProof || this.#ownershipProven()) return; // exactly_once: the transaction fences the trim
     const positions = committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => ({ topic: c.topic, partition: c.partition, offset: c.offset! }));
     if (positions.length === 0) return; // nothing committed: nothing is trimmed
     await this.#consumer.commit(positions);
@@ -688,10 +683,8 @@ export class FlowMember {
   async #abortQuietly(): Promise<boolean> {
     this.#overflow = [];
     this.#tasks.takeHeld();
-    if (!this.#exactlyOnce) return true;
     try {
-      await this.#producer.abortTransaction();
-      await this.#producer.beginTransaction();
+      await this.#guarantee.abort(this.#producer);
       return true;
     } catch (error) {
       this.#log.warn({ err: error }, 'abort failed');
@@ -718,7 +711,7 @@ export class FlowMember {
     // trims entries ahead of the committed offsets with tombstones sent at once, unfenced, and a
     // zombie's tombstones would delete entries the new owner buffered (found by the fault
     // simulation). It rejoins instead, and trims only what a new assignment makes its own.
-    const zombie = !this.#exactlyOnce && isGenerationError(error);
+    const zombie = this.#guarantee.rejoinsOnGenerationError && isGenerationError(error);
     const aborted = !stalled && !zombie && kind !== 'fatal' && !(error instanceof RestartMemberError) && (await this.#abortQuietly());
     try {
       if (aborted) {

@@ -6,7 +6,7 @@
  * broker and no timers: both run this code, as Kafka Streams' StreamThread and
  * TopologyTestDriver share StreamTask and RecordCollector.
  *
- * Routing, one object per guarantee (`WRITE_ROUTING`): under exactly_once every write goes in
+ * Routing, one object per guarantee (guarantees.ts, `holds`): under exactly_once every write goes in
  * the transaction as it happens. Under at_least_once output, dead letters and appends go at once,
  * while a drain's changelog tombstones and drain marks are held until the output they stand for
  * is delivered (`takeHeld`), so a crash never loses a drained event whose tombstone landed while
@@ -14,15 +14,15 @@
  * the replay's appends.
  */
 import type { Logger } from 'pino';
-import type { FlowDefinition, ProcessingGuarantee, RuntimeSettings } from '../../config/config.ts';
+import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
 import { hasErrorCode } from '../../model/errors.ts';
 import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
 import type { ProcessorFactory } from '../../runtime/engine.ts';
 import type { InputKind, InputRecord, OutputRecord, ProcessingEvent, StatusEntry } from '../../runtime/ports.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
-import { isMarkKey } from '../../stores/buffer-codec.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type RestorableBufferStore, trimAhead } from '../../stores/restorable.ts';
+import { type Guarantee, GUARANTEES } from './guarantees.ts';
 
 /** Where the tasks' writes go: the member's producer (in its transaction), the driver's cluster. */
 export type TaskWriter = (topic: string, partition: number | undefined, record: OutputRecord) => void;
@@ -33,19 +33,6 @@ export interface PendingWrite {
   readonly partition: number | undefined;
   readonly record: OutputRecord;
 }
-
-/** How a guarantee routes a task's changelog records. */
-export interface WriteRouting {
-  /** True when this changelog record waits for the output it stands for (see takeHeld). */
-  holds(entryKey: Buffer, entryValue: Buffer | null, trimming: boolean): boolean;
-}
-
-export const WRITE_ROUTING: Readonly<Record<ProcessingGuarantee, WriteRouting>> = {
-  // Everything in the transaction, committed (or aborted) with the input offsets.
-  exactly_once: { holds: () => false },
-  // Appends and trims at once; a drain's tombstones and marks after its output is delivered.
-  at_least_once: { holds: (entryKey, entryValue, trimming) => !trimming && (entryValue === null || isMarkKey(entryKey)) },
-};
 
 export interface OpenTask {
   readonly partition: number;
@@ -74,7 +61,7 @@ export interface FlowTasksOptions {
 export class FlowTasks {
   readonly flow: FlowDefinition;
   readonly #o: FlowTasksOptions;
-  readonly #routing: WriteRouting;
+  readonly #routing: Pick<Guarantee, 'holds'>;
   readonly #tasks = new Map<number, OpenTask>();
   #held: PendingWrite[] = [];
   #heldBytes = 0;
@@ -84,7 +71,7 @@ export class FlowTasks {
   constructor(options: FlowTasksOptions) {
     this.flow = options.flow;
     this.#o = options;
-    this.#routing = WRITE_ROUTING[options.runtime.processingGuarantee];
+    this.#routing = GUARANTEES[options.runtime.processingGuarantee];
   }
 
   get size(): number {
