@@ -3,10 +3,11 @@
  * runs on Kafka) over the in-memory log adapter, on virtual time, with faults injected at the
  * port from the seed: aborted and ambiguous (timed-out after applying) commits, fenced offsets,
  * failing end-offset lookups, slow calls, deliveries that arrive late (or, killed, never),
- * partitions fetched late or one after another rather than in append order; and at the process
- * level: kill -9 (also between a produce and its commit), SIGSTOP past the session timeout (a
- * zombie), instances added and stopped, a broker restart that leaves an instance's clients stuck
- * until renewed. Then the faults stop and the checker judges:
+ * partitions fetched late (some for seconds, as while a leader moves) or one after another rather
+ * than in append order; and at the process level: kill -9 (also between a produce and its
+ * commit), SIGSTOP past the session timeout (a zombie), instances added and stopped, every
+ * instance down for a while, a broker restart that leaves an instance's clients stuck until
+ * renewed. Then the faults stop and the checker judges:
  *   order     per key exactly the events sent, in order (at_least_once: after dropping repeats);
  *   paused    no event sent while its key was paused (PAUSED written >= 5 s before, no resume
  *             written since) reaches the output before the next resume is written (rule 2);
@@ -54,6 +55,8 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     slowDelivery: rng.chance(0.5) ? rng.int(1, 3000) : 0,
     /** Longest wait before a (re)assigned or sought partition is fetched, ms. */
     fetchLag: rng.chance(0.5) ? rng.int(1, 300) : 0,
+    /** Longest stall of one partition after an assignment (its leader moving), ms. */
+    leaderMove: rng.chance(0.4) ? rng.int(1000, 8000) : 0,
     /** Share of polls served partition by partition rather than in append order. */
     byPartition: rng.chance(0.5) ? rng.next() : 0,
   };
@@ -81,8 +84,12 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
       }
     },
     fetchLag() {
-      if (!faultsOn || p.fetchLag === 0) return 0;
-      return rng.int(0, p.fetchLag);
+      if (!faultsOn) return 0;
+      if (p.leaderMove > 0 && rng.chance(0.15)) {
+        count('partitionStalls');
+        return rng.int(500, p.leaderMove);
+      }
+      return p.fetchLag === 0 ? 0 : rng.int(0, p.fetchLag);
     },
     fetchByPartition() {
       return faultsOn && p.byPartition > 0 && rng.chance(p.byPartition);
