@@ -101,9 +101,11 @@ export class MemoryBroker {
   #nextMember = 0;
 
   /**
-   * How long a poll takes at least, in the clock's time (default 0). On a virtual clock work
-   * takes no time, so a member draining a big buffer would finish before any other record is
-   * written; a fetch round trip per poll lets other writes interleave as they do on a broker.
+   * How long a poll that does not wait takes at least, in the clock's time (default 0). On a
+   * virtual clock work takes no time, so a member draining a big buffer (polling without a wait
+   * between slices) would finish before any other record is written; a fetch round trip per such
+   * poll lets other writes interleave as they do on a broker. A poll that waits for data costs
+   * its wait already.
    */
   readonly pollMs: number;
 
@@ -492,7 +494,7 @@ export class MemoryConsumer extends MemoryClient implements LogConsumer {
         this.broker.expire(this.#group.groupId);
         if (this.#deliverCallbacks()) return { messages: [], eofs: [] };
       }
-      if (this.broker.pollMs > 0) {
+      if (this.broker.pollMs > 0 && timeoutMs <= 0) {
         await this.broker.clock.sleep(this.broker.pollMs);
         if (this.killed) return NEVER;
       }
