@@ -1,0 +1,14 @@
+/**
+ * Runs fault-simulation schedules in a worker thread and posts each result: the test runner
+ * tracks async context on every promise of its own thread, which slows a simulation that makes
+ * millions of them about threefold; a worker has none of that.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ProcessingGuarantee } from '../../src/config/config.ts';
+import { runMemberSchedule } from './member-simulation.ts';
+
+const { seeds, guarantee } = workerData as { seeds: number[]; guarantee: ProcessingGuarantee };
+for (const seed of seeds) {
+  const result = await runMemberSchedule(seed, { guarantee });
+  parentPort!.postMessage({ seed, ...result });
+}
