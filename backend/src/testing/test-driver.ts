@@ -348,7 +348,6 @@ class DriverInstance {
     this.#cluster.commit(this.#transaction, positions);
     this.#transaction = [];
     this.#uncommitted = false;
-    this.tasks.resetWrites();
   }
 
   /** kill -9: the transaction and the tasks' memory are gone. */

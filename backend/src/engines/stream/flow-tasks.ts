@@ -65,8 +65,6 @@ export class FlowTasks {
   readonly #tasks = new Map<number, OpenTask>();
   #held: PendingWrite[] = [];
   #heldBytes = 0;
-  /** Writes (sent and held) since the last `resetWrites`. */
-  #writes = 0;
 
   constructor(options: FlowTasksOptions) {
     this.flow = options.flow;
@@ -86,24 +84,11 @@ export class FlowTasks {
     return [...this.#tasks.keys()].sort((a, b) => a - b);
   }
 
-  values(): IterableIterator<OpenTask> {
-    return this.#tasks.values();
-  }
-
   /** Buffered events over the open tasks. */
   get buffered(): number {
     let sum = 0;
     for (const task of this.#tasks.values()) sum += task.buffered;
     return sum;
-  }
-
-  /** Writes since the last resetWrites (a commit). */
-  get writes(): number {
-    return this.#writes;
-  }
-
-  resetWrites(): void {
-    this.#writes = 0;
   }
 
   /** at_least_once: bytes of the changelog records held for the next commit. */
@@ -131,7 +116,6 @@ export class FlowTasks {
       } else {
         this.#held.push({ topic: changelog, partition, record });
         this.#heldBytes += entryKey.length + (entryValue?.length ?? 0);
-        this.#writes++;
       }
     });
     if (committedOffset !== undefined) {
@@ -226,7 +210,6 @@ export class FlowTasks {
     }
     this.#tasks.clear();
     this.takeHeld();
-    this.#writes = 0;
   }
 
   /** Closes one task and its store, without a checkpoint (a partition that moves away). */
@@ -245,7 +228,6 @@ export class FlowTasks {
   }
 
   #send(topic: string, partition: number | undefined, record: OutputRecord): void {
-    this.#writes++;
     this.#o.write(topic, partition, record);
   }
 
