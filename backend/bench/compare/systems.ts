@@ -115,7 +115,7 @@ export function launch(spec: SystemSpec, options: LaunchOptions): Running {
           STATE_DIR: options.stateDir,
           PORT: String(port),
           HOST: '127.0.0.1',
-          LOG_LEVEL: 'warn',
+          LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
