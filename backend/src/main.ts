@@ -27,6 +27,9 @@ function help(): string {
   const d = <T>(pick: (s: Settings) => T): string => (defaults === undefined ? 'see config.ts' : String(pick(defaults)));
   const variables: Array<[string, string, string]> = [
     ['KAFKA_BROKERS', 'Kafka bootstrap servers, host:port[,host:port...]; unset: run the embedded engine (no broker; data journaled under STATE_DIR/embedded)', 'unset'],
+    ['KAFKA_CONFIG', 'extra librdkafka properties for every Kafka client, name=value[,name=value...] (security, tuning; see docs/operations.md)', 'none'],
+    ['KAFKA_CONSUMER_CONFIG', 'extra librdkafka properties for consumers only (e.g. queued.max.messages.kbytes=16384)', 'none'],
+    ['KAFKA_PRODUCER_CONFIG', 'extra librdkafka properties for producers only (e.g. linger.ms=10)', 'none'],
     ['PORT', 'HTTP port', d((s) => s.http.port)],
     ['HOST', 'HTTP listen address', d((s) => s.http.host)],
     ['API_TOKEN', 'when set, mutating endpoints need "Authorization: Bearer <token>"', 'unset (open)'],
@@ -108,7 +111,13 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'event-pause', pid: process.pid } });
-  const engine = await createEngine(settings, logger);
+  let engine: FlowEngine;
+  try {
+    engine = await createEngine(settings, logger);
+  } catch (error) {
+    if (error instanceof ConfigError) configFailure(error);
+    throw error;
+  }
   const { info } = engine;
   const persistence = info.durable ? 'durable: buffers and statuses survive a restart' : 'in memory: buffers and statuses are lost when the process stops';
   logger.info({ engine: info.kind, durable: info.durable, description: info.description }, `engine: ${info.kind} (${info.description}), ${persistence}`);

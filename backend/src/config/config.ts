@@ -52,6 +52,8 @@ export interface Settings {
   readonly runtime: RuntimeSettings;
   /** Set: run on Kafka. Unset: run on the embedded engine. */
   readonly kafkaBrokers: string | undefined;
+  /** Extra librdkafka properties (KAFKA_CONFIG, KAFKA_CONSUMER_CONFIG, KAFKA_PRODUCER_CONFIG). */
+  readonly kafkaClientConfig: KafkaClientProperties;
   readonly http: {
     readonly host: string;
     readonly port: number;
@@ -66,6 +68,56 @@ export interface Settings {
 export const DEFAULT_MAX_EVENT_BYTES = 960_000;
 /** How stale the status table may be before tasks hold their input (see RuntimeSettings.statusMaxLagMs). */
 export const DEFAULT_STATUS_MAX_LAG_MS = 3000;
+
+/** librdkafka properties by the clients they go to; values as written (librdkafka parses them). */
+export interface KafkaClientProperties {
+  readonly all: Readonly<Record<string, string>>;
+  readonly consumer: Readonly<Record<string, string>>;
+  readonly producer: Readonly<Record<string, string>>;
+}
+
+/**
+ * Properties event-pause sets itself because its guarantees rest on them (group and transactional
+ * ids, read_committed, idempotence, manual offset stores, the Java client's partitioner so keys land
+ * where the original's producers put them) or because another setting owns them.
+ */
+const RESERVED_CLIENT_PROPERTIES: Readonly<Record<string, string>> = {
+  'bootstrap.servers': 'set KAFKA_BROKERS instead',
+  'metadata.broker.list': 'set KAFKA_BROKERS instead',
+  'group.id': 'the consumer group is APPLICATION_ID-<flow>',
+  'client.id': 'event-pause names each client after its role',
+  'transactional.id': 'event-pause derives transactional ids from APPLICATION_ID',
+  'isolation.level': 'event-pause reads read_committed',
+  'enable.idempotence': 'event-pause always produces idempotently',
+  'enable.auto.commit': 'event-pause commits offsets with its outputs',
+  'enable.auto.offset.store': 'event-pause stores offsets itself',
+  'enable.partition.eof': 'event-pause sets it per client',
+  partitioner: 'event-pause uses murmur2_random, the Java client\'s partitioner',
+  'processing.guarantee': 'set PROCESSING_GUARANTEE instead',
+  dr_cb: 'event-pause sets delivery reports per producer',
+  dr_msg_cb: 'event-pause sets delivery reports per producer',
+};
+
+/** `name=value[,name=value...]` (a value cannot hold a comma) into librdkafka properties. */
+function clientProperties(env: Env, name: string): Record<string, string> {
+  const raw = env[name]?.trim();
+  const out: Record<string, string> = {};
+  if (raw === undefined || raw === '') return out;
+  for (const part of raw.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new ConfigError(name, `expected name=value[,name=value...] (librdkafka properties), got "${item}"`);
+    const key = item.slice(0, eq).trim();
+    const value = item.slice(eq + 1).trim();
+    if (!/^[a-z][a-z0-9_.]*$/.test(key)) throw new ConfigError(name, `"${key}" is not a librdkafka property name`);
+    const reserved = RESERVED_CLIENT_PROPERTIES[key];
+    if (reserved !== undefined) throw new ConfigError(name, `${key} cannot be set here: ${reserved}`);
+    if (key in out) throw new ConfigError(name, `${key} is given twice`);
+    out[key] = value;
+  }
+  return out;
+}
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -197,6 +249,11 @@ export function loadSettings(env: Env = process.env): Settings {
   return {
     flows,
     kafkaBrokers: brokers,
+    kafkaClientConfig: {
+      all: clientProperties(env, 'KAFKA_CONFIG'),
+      consumer: clientProperties(env, 'KAFKA_CONSUMER_CONFIG'),
+      producer: clientProperties(env, 'KAFKA_PRODUCER_CONFIG'),
+    },
     runtime: {
       applicationId: env.APPLICATION_ID ?? applicationId,
       processingGuarantee: guarantee,

@@ -727,6 +727,20 @@ export class RenewingAdmin implements LogAdmin {
   }
 }
 
+/**
+ * librdkafka's own verdict on a configuration (unknown property, bad value), without connecting:
+ * the clients are built but never started. Undefined when it takes the configuration.
+ */
+export function clientConfigError(config: ClientConfig, kind: 'consumer' | 'producer'): string | undefined {
+  try {
+    if (kind === 'consumer') new Kafka.KafkaConsumer({ ...config, 'group.id': 'event-pause-config-check' } as never, {});
+    else new Kafka.Producer(config as never);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 /** A consumer that reads assigned partitions only: no group membership, no commits. */
 export function readerConsumer(base: ClientConfig, name: string, overrides: ClientConfig = {}): ClientConsumer {
   return new ClientConsumer({
@@ -745,9 +759,12 @@ export function readerConsumer(base: ClientConfig, name: string, overrides: Clie
 /** The port's clients over librdkafka, all with the same connection settings. */
 export class LibrdkafkaClients implements LogClients {
   readonly config: ClientConfig;
+  /** Properties applied last, over event-pause's own defaults, to consumers / producers only. */
+  readonly overrides: { readonly consumer: ClientConfig; readonly producer: ClientConfig };
 
-  constructor(config: ClientConfig) {
+  constructor(config: ClientConfig, overrides: { readonly consumer?: ClientConfig; readonly producer?: ClientConfig } = {}) {
     this.config = config;
+    this.overrides = { consumer: overrides.consumer ?? {}, producer: overrides.producer ?? {} };
   }
 
   groupConsumer(options: GroupConsumerOptions): ClientConsumer {
@@ -761,6 +778,7 @@ export class LibrdkafkaClients implements LogClients {
         'session.timeout.ms': options.sessionTimeoutMs,
         'heartbeat.interval.ms': Math.max(500, Math.floor(options.sessionTimeoutMs / 4)),
         'max.poll.interval.ms': 300_000,
+        ...this.overrides.consumer,
         'enable.auto.offset.store': false,
       },
       options.onRebalance,
@@ -769,7 +787,7 @@ export class LibrdkafkaClients implements LogClients {
   }
 
   reader(options: ReaderOptions): ClientConsumer {
-    return readerConsumer(this.config, options.clientId, options.tuning);
+    return readerConsumer(this.config, options.clientId, { ...this.overrides.consumer, ...options.tuning });
   }
 
   producer(options: ProducerOptions): ClientProducer {
@@ -782,6 +800,7 @@ export class LibrdkafkaClients implements LogClients {
       'queue.buffering.max.messages': 500_000,
       'batch.num.messages': 10_000,
       'message.max.bytes': Math.max(1_000_000, options.maxMessageBytes ?? 0),
+      ...this.overrides.producer,
     };
     if (options.messageTimeoutMs !== undefined) config['message.timeout.ms'] = options.messageTimeoutMs;
     if (options.transactional !== undefined) {

@@ -2,9 +2,24 @@
  * The Kafka engine: the stream engine (engines/stream) over librdkafka, the log-client adapter
  * of client.ts. Everything else, from startup checks to recovery, is the shared runtime's.
  */
-import type { Settings } from '../../config/config.ts';
+import { ConfigError, type Settings } from '../../config/config.ts';
 import { StreamEngine, type StreamEngineOptions } from '../stream/stream-engine.ts';
-import { type ClientConfig, LibrdkafkaClients } from './client.ts';
+import { type ClientConfig, clientConfigError, LibrdkafkaClients } from './client.ts';
+
+/** Refuses, naming the setting, a property librdkafka does not take (checked before any connection). */
+function checkClientProperties(settings: Settings): void {
+  const { all, consumer, producer } = settings.kafkaClientConfig;
+  const checks: Array<[string, ClientConfig, 'consumer' | 'producer']> = [
+    ['KAFKA_CONFIG', all, 'consumer'],
+    ['KAFKA_CONFIG', all, 'producer'],
+    ['KAFKA_CONSUMER_CONFIG', { ...all, ...consumer }, 'consumer'],
+    ['KAFKA_PRODUCER_CONFIG', { ...all, ...producer }, 'producer'],
+  ];
+  for (const [setting, config, kind] of checks) {
+    const error = clientConfigError(config, kind);
+    if (error !== undefined) throw new ConfigError(setting, `librdkafka refused it: ${error}`);
+  }
+}
 
 export interface KafkaEngineOptions extends Omit<StreamEngineOptions, 'clients' | 'info' | 'statusReaderTuning'> {
   /** Extra librdkafka settings for every client (e.g. security). */
@@ -16,10 +31,14 @@ export interface KafkaEngineOptions extends Omit<StreamEngineOptions, 'clients' 
 export class KafkaEngine extends StreamEngine {
   constructor(settings: Settings, options: KafkaEngineOptions) {
     if (settings.kafkaBrokers === undefined) throw new Error('KafkaEngine needs KAFKA_BROKERS');
+    checkClientProperties(settings);
     const { clientConfig, ...rest } = options;
     super(settings, {
       ...rest,
-      clients: new LibrdkafkaClients({ 'bootstrap.servers': settings.kafkaBrokers, ...clientConfig }),
+      clients: new LibrdkafkaClients(
+        { ...settings.kafkaClientConfig.all, 'bootstrap.servers': settings.kafkaBrokers, ...clientConfig },
+        { consumer: settings.kafkaClientConfig.consumer, producer: settings.kafkaClientConfig.producer },
+      ),
       info: { kind: 'kafka', durable: true, description: `Kafka at ${settings.kafkaBrokers}` },
     });
   }
