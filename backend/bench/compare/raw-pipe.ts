@@ -50,6 +50,7 @@ const producer = new ClientProducer({
   'enable.idempotence': true,
   'linger.ms': 5,
   'queue.buffering.max.messages': 500_000,
+  'queue.buffering.max.kbytes': 32 * 1024,
   'batch.num.messages': 10_000,
   ...(exactlyOnce ? { 'transactional.id': `raw-pipe-${randomBytes(4).toString('hex')}`, 'transaction.timeout.ms': 10_000 } : { dr_cb: true }),
 });

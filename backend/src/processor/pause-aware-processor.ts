@@ -47,9 +47,18 @@ export class PauseAwareProcessor implements Processor {
   readonly #drains = new Map<string, Drain>();
   /** Keys whose store count was checked and found at capacity. */
   readonly #full = new Set<string>();
+  /**
+   * Events the input path may still drain inline (a resume command's first slice, an ACTIVE
+   * event's drain) before the runtime's next drain step. Without it one poll batch holding many
+   * resume commands drained a slice for each, all at once (a mass resume of 500 keys: 500 slices
+   * in one step, 30 s and more of output queued ahead of every ACTIVE key's event, rule 7).
+   * Refilled by each drain step, so between two steps the input path drains one slice at most.
+   */
+  #inlineBudget: number;
 
   constructor(options: PauseAwareOptions) {
     this.#options = options;
+    this.#inlineBudget = options.drainSliceSize;
   }
 
   init(context: ProcessorContext): void {
@@ -93,7 +102,7 @@ export class PauseAwareProcessor implements Processor {
         const underWay = this.#drains.get(key);
         const drain: Drain = { byCommand: true, statusPosition, stopBeforeSeq: Infinity, marked: underWay?.marked ?? false };
         this.#drains.set(key, drain);
-        if (underWay === undefined) this.#drainSlice(key, this.#options.drainSliceSize);
+        if (underWay === undefined) this.#drainInline(key);
         if (this.#drains.get(key) === drain) {
           drain.marked = true;
           ctx.buffer.setDrainMark(key, { statusPosition: drain.statusPosition, stopBeforeSeq: null });
@@ -124,7 +133,8 @@ export class PauseAwareProcessor implements Processor {
       const atCapacity = this.#options.maxBufferPerKey > 0 && (this.#buffered.get(key) ?? 0) >= this.#options.maxBufferPerKey;
       if (!this.#drains.has(key) || atCapacity) {
         if (!this.#drains.has(key)) this.#drains.set(key, STATUS_DRAIN);
-        this.#drainSlice(key, this.#options.drainSliceSize);
+        if (atCapacity) this.#drainSlice(key, this.#options.drainSliceSize);
+        else this.#drainInline(key);
       }
       if (this.#buffered.has(key)) {
         this.#buffer(key, record);
@@ -143,6 +153,7 @@ export class PauseAwareProcessor implements Processor {
   }
 
   drainStep(budget: number): number {
+    this.#inlineBudget = this.#options.drainSliceSize;
     let forwarded = 0;
     for (const key of [...this.#drains.keys()]) {
       if (forwarded >= budget) break;
@@ -162,6 +173,12 @@ export class PauseAwareProcessor implements Processor {
     this.#buffered.clear();
     this.#drains.clear();
     this.#full.clear();
+  }
+
+  /** A slice from the input path, within what is left of the inline budget; the rest waits for the drain steps. */
+  #drainInline(key: string): void {
+    if (this.#inlineBudget <= 0) return;
+    this.#inlineBudget -= this.#drainSlice(key, Math.min(this.#inlineBudget, this.#options.drainSliceSize));
   }
 
   #buffer(key: string, record: InputRecord): void {

@@ -178,6 +178,25 @@ describe('pause-aware processor', () => {
     assert.deepEqual(ids(driver.readOutput()), range('e', 4, 110));
   });
 
+  it('rule 7: a mass resume drains one slice inline, not one per key: the rest waits for the drain steps', () => {
+    // One poll batch holding the resume commands of many keys (a bulk resume) used to drain a
+    // slice for every key before the batch was done: 500 keys x 1000 events all at once.
+    const driver = new FlowTestDriver({ drainSliceSize: 2, drainStepsPerInput: 0 });
+    const keys = ['k1', 'k2', 'k3'];
+    for (const key of keys) driver.setStatus(key, 'PAUSED');
+    for (const key of keys) for (const id of range(`${key}-`, 1, 3)) driver.pipeEvent(key, { id });
+    for (const key of keys) driver.setStatus(key, 'ACTIVE');
+    for (const key of keys) driver.sendResume(key);
+    driver.pipeEvent('k3', { id: 'k3-4' }); // joins the back of k3's buffer, drained or not
+    assert.equal(driver.readOutput().length, 2, 'one slice in all, however many commands the batch held');
+    driver.advanceWallClock(1000);
+    driver.advanceWallClock(1000);
+    driver.advanceWallClock(1000);
+    const out = driver.readOutput();
+    for (const key of ['k2', 'k3']) assert.deepEqual(of(key, out), range(`${key}-`, 1, key === 'k3' ? 4 : 3));
+    assert.deepEqual(of('k1', out), ['k1-3']);
+  });
+
   it('rule 7: drains take turns, so a huge buffer does not hold back another key\'s stranded events', () => {
     const forwarded: string[] = [];
     const statuses = new Map<string, KeyStatus>([['big', 'PAUSED'], ['small', 'PAUSED']]);

@@ -798,6 +798,11 @@ export class LibrdkafkaClients implements LogClients {
       'enable.idempotence': true,
       'linger.ms': options.lingerMs ?? 5,
       'queue.buffering.max.messages': 500_000,
+      // The Java client's buffer.memory (32 MiB), not librdkafka's 1 GiB: a drain produces from
+      // the local store faster than the broker takes it, and whatever waits in this queue waits
+      // ahead of every active key's event. Full, it throws QUEUE_FULL and the member waits.
+      // At least two of the largest record, which must always fit.
+      'queue.buffering.max.kbytes': Math.max(32 * 1024, Math.ceil((2 * (options.maxMessageBytes ?? 0)) / 1024)),
       'batch.num.messages': 10_000,
       'message.max.bytes': Math.max(1_000_000, options.maxMessageBytes ?? 0),
       ...this.overrides.producer,
