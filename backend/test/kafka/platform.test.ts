@@ -64,6 +64,24 @@ describe('Kafka platform (issue 2)', () => {
     }
   });
 
+  test('a delivery failure reported during flush is counted once flush resolves (at_least_once must not commit past it)', async () => {
+    // The broker refuses records above the topic's max.message.bytes: each fails delivery, and
+    // its report reaches JavaScript through the binding's dispatcher, not with flush's callback.
+    const topic = randomId('platform-dr');
+    topics.push(topic);
+    await admin.createTopics([{ name: topic, partitions: 1, config: { 'max.message.bytes': '2000' } }]);
+    const producer = await testProducer();
+    try {
+      for (let round = 0; round < 5; round++) {
+        producer.produce(topic, 0, Buffer.from('k'), Buffer.alloc(10_000, 1), Date.now(), []);
+        await producer.flush();
+        assert.equal(producer.takeDeliveryErrors(), 1, `round ${round}: the failed delivery is counted when flush resolves`);
+      }
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
   test('a read_committed reader never sees the records of an aborted transaction', async () => {
     const topic = randomId('platform-tx');
     topics.push(topic);
