@@ -152,6 +152,9 @@ export function launch(spec: SystemSpec, options: LaunchOptions): Running {
           '--state-dir', options.stateDir,
           '--commit-interval-ms', String(options.commitIntervalMs),
           '--buffer-layout', spec.layout ?? 'seq',
+          // Stranded events drain as fast as the task loop allows, not one batch a second: the
+          // drain comparison is then about the stores and the clients, not the punctuation period.
+          '--drain-continue-ms', '1',
           '--prop', `session.timeout.ms=${options.sessionTimeoutMs}`,
           '--prop', `heartbeat.interval.ms=${Math.max(500, Math.floor(options.sessionTimeoutMs / 4))}`,
         ],

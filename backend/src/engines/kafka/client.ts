@@ -820,7 +820,8 @@ export class LibrdkafkaClients implements LogClients {
       config['transactional.id'] = options.transactional.id;
       config['transaction.timeout.ms'] = options.transactional.timeoutMs;
     }
-    if (options.deliveryReports === true) config.dr_cb = true;
+    if (options.deliveryReports !== undefined && options.deliveryReports !== false) config.dr_cb = true;
+    if (options.deliveryReports === 'errors') config['delivery.report.only.error'] = true;
     return new ClientProducer(config, options.onError);
   }
 

@@ -81,7 +81,10 @@ const exactlyOnce: Guarantee = {
 
 const atLeastOnce: Guarantee = {
   name: 'at_least_once',
-  producer: () => ({ deliveryReports: true }),
+  // Only failures are reported: the commit's flush counts them. A report per delivered record
+  // crossing into JavaScript is CPU spent for nothing (bench active path, scale 0.3, two paired
+  // runs: 14.8 -> 13.0 and 13.0 -> 9.1 µs of process CPU per event).
+  producer: () => ({ deliveryReports: 'errors' }),
   async open() {},
   async commit({ consumer, offsets, sendHeld, flushDelivered }) {
     await flushDelivered();

@@ -121,8 +121,11 @@ export interface ProducerOptions {
   readonly clientId: string;
   /** Set: a transactional producer (exactly-once) with this id and transaction timeout. */
   readonly transactional?: { readonly id: string; readonly timeoutMs: number };
-  /** Count failed deliveries (takeDeliveryErrors) and resolve `send`. */
-  readonly deliveryReports?: boolean;
+  /**
+   * true: count failed deliveries (takeDeliveryErrors) and resolve `send`. 'errors': only count
+   * failed deliveries (no report per delivered record crosses into JavaScript; `send` unusable).
+   */
+  readonly deliveryReports?: boolean | 'errors';
   /** Largest record the producer must be able to send. */
   readonly maxMessageBytes?: number;
   /** How long records wait to be batched (default: the adapter's). */
