@@ -237,6 +237,13 @@ async function start(spec: SystemSpec, topics: FlowTopics, stateDir?: string, ap
   return { running, sampler: new Sampler(running.pid), stateDir: dir, applicationId: appId };
 }
 
+/** `work`, or an error as soon as the system's process exits (a crash must not look like a stall). */
+function whileRunning<T>(running: Running, work: Promise<T>): Promise<T> {
+  const died = running.exited.then((code) => Promise.reject(new Error(`${running.name} exited (code ${code}) during the measure; see its log in ${logDir}`)));
+  died.catch(() => undefined);
+  return Promise.race([work, died]);
+}
+
 function record(row: Row): void {
   rows.push(row);
   const extra = [row.cpuMicros === undefined ? '' : `${row.cpuMicros.toFixed(1)} µs CPU/ev`, row.peakAnonMb === undefined ? '' : `RssAnon ${row.peakAnonMb} MB`].filter(Boolean).join(', ');
@@ -261,7 +268,7 @@ async function activeWorkload(): Promise<void> {
     const topics = await flowTopics(main);
     const { running, sampler } = await start(spec, topics);
     try {
-      const window = await outputWindow(admin, topics.output, PARTITIONS, 0, events, running.pid, name);
+      const window = await whileRunning(running, outputWindow(admin, topics.output, PARTITIONS, 0, events, running.pid, name));
       record({ workload: 'active', system: name, measure: 'rate', value: window.rate, unit: 'ev/s', cpuMicros: window.cpuMicros, peakRssMb: mb(sampler.peakRss), peakAnonMb: mb(sampler.peakAnon) });
     } finally {
       sampler.stop();
@@ -345,7 +352,7 @@ async function stormWorkload(workload: 'storm' | 'memory', keyCount: number, eve
       sampler.resetPeaks();
       const resumeAt = performance.now();
       await resumeAll(topics, keys);
-      const window = await outputWindow(admin, topics.output, PARTITIONS, 0, events, running.pid, name);
+      const window = await whileRunning(running, outputWindow(admin, topics.output, PARTITIONS, 0, events, running.pid, name));
       record({ workload, system: name, measure: 'drain', value: window.rate, unit: 'ev/s', cpuMicros: window.cpuMicros, peakRssMb: mb(sampler.peakRss), peakAnonMb: mb(sampler.peakAnon) });
       record({ workload, system: name, measure: 'resume to empty', value: (window.last - resumeAt) / 1000, unit: 's' });
     } finally {
@@ -372,7 +379,7 @@ async function mixedWorkload(): Promise<void> {
     try {
       await running.ready;
       const group = await GroupProgress.open(BOOTSTRAP, running.groupId, main, PARTITIONS);
-      await group.reach(events, `${name} buffering`);
+      await whileRunning(running, group.reach(events, `${name} buffering`));
       await group.close();
       const t0 = performance.now();
       const probe = await startProbe(BOOTSTRAP, main, topics.output, PARTITIONS, active.slice(0, 600), rate, t0);
@@ -425,7 +432,7 @@ async function restoreWorkload(): Promise<void> {
       const first = await start(spec, topics);
       await first.running.ready;
       const group = await GroupProgress.open(BOOTSTRAP, first.running.groupId, main, PARTITIONS);
-      await group.reach(events, `${name} buffering`);
+      await whileRunning(first.running, group.reach(events, `${name} buffering`));
       await group.close();
       await sleep(2000); // a checkpoint interval or two past the last commit
       await first.running.kill();
