@@ -1,9 +1,30 @@
 /**
  * The replicated status table (rule 10): every instance folds the whole status topic into this
- * map, caught up before any task processes, then kept current. It may lag the event stream;
+ * table, caught up before any task processes, then kept current. It may lag the event stream;
  * the processor's drain-first rules make that safe.
+ *
+ * Compact, because a status topic may hold millions of keys: only PAUSED keys are kept, each as a
+ * slot in typed arrays (position, timestamp, partition) plus its reason and actor (strings shared
+ * between keys paused with the same ones). Once `setPartitions` says how many partitions the status
+ * topic has, a key that goes ACTIVE (or is tombstoned) is forgotten, and `get` answers ACTIVE with
+ * the highest offset applied so far in the key's partition (murmur2, as every writer places keys).
+ *
+ * Why that position is as good as the key's own (rule 3): the processor reads positions only to
+ * order a resume command against a PAUSED. (a) A PAUSED the table shows later was applied later, so
+ * its offset is above everything applied in its partition before, the answer given to the command
+ * included: it outranks the command, as it must. (b) A PAUSED older than the key's ACTIVE (a table
+ * still catching up after a restart) has an offset below the ACTIVE's, which is at most the answer:
+ * the command's drain goes on, as it must. -1 (the answer for a key never seen) would break (b):
+ * the fault simulation found it. A status record in a partition other than its key's murmur2 one
+ * (a custom partitioner) keeps its key's exact position instead, so (a) and (b) hold for it too.
+ * Until `setPartitions` is called, ACTIVE keys keep their exact positions (nothing is forgotten).
+ *
+ * History: the last HISTORY_RING changes of all keys (at most HISTORY_PER_KEY per key) are kept
+ * in a ring, so the memory is bounded whatever the topic holds; older changes of a key are only on
+ * the status topic (a key resumed long ago shows no reason or actor).
  */
 import { decodeStatus, HEADERS, headerValue } from '../model/wire.ts';
+import { partitionForKey } from './partitioner.ts';
 import type { InputRecord, KeyStatus, StatusEntry } from './ports.ts';
 
 export interface StatusChange {
@@ -20,18 +41,39 @@ export interface StatusChange {
   readonly offset: number;
 }
 
-const ACTIVE: StatusEntry = { status: 'ACTIVE', version: 0, position: -1, timestamp: -1 };
-const HISTORY_PER_KEY = 50;
+const ACTIVE: StatusEntry = Object.freeze({ status: 'ACTIVE', version: 0, position: -1, timestamp: -1 });
+/** Changes kept for history, over all keys. */
+export const HISTORY_RING = 10_000;
+/** Changes of one key history() returns at most. */
+export const HISTORY_PER_KEY = 50;
+/** Distinct reason/actor strings shared at most (a bulk pause of a million keys has one reason). */
+const SHARED_STRINGS = 4096;
 
 /** What a reader of the status table may use: everything but `apply`. */
 export type StatusView = Omit<StatusTable, 'apply'>;
 
 export class StatusTable {
-  readonly #entries = new Map<string, StatusChange>();
-  readonly #history = new Map<string, StatusChange[]>();
+  /** PAUSED key -> slot. */
+  readonly #slots = new Map<string, number>();
+  #position = new Float64Array(1024);
+  #timestamp = new Float64Array(1024);
+  #version = new Float64Array(1024);
+  #partition = new Int32Array(1024);
+  #reason: Array<string | undefined> = [];
+  #actor: Array<string | undefined> = [];
+  readonly #free: number[] = [];
+  #used = 0;
+  readonly #shared = new Map<string, string>();
+  readonly #ring: Array<StatusChange | undefined> = new Array<StatusChange | undefined>(HISTORY_RING);
+  #ringNext = 0;
   readonly #listeners = new Set<(change: StatusChange) => void>();
-  #version = 0;
-  #paused = 0;
+  /** Status-topic partitions; undefined until known. */
+  #partitions: number | undefined;
+  /** Highest offset applied, per status partition. */
+  readonly #applied: number[] = [];
+  /** Exact positions of ACTIVE keys the partition's answer cannot stand for (see above). */
+  readonly #exact = new Map<string, number>();
+  #changes = 0;
   #rejected = 0;
 
   /** Folds one status-topic record in. Returns an error message for a value it cannot read. */
@@ -46,49 +88,116 @@ export class StatusTable {
       return decoded.error;
     }
     const key = record.key.toString('utf8');
+    const version = ++this.#changes;
+    if (record.offset > (this.#applied[record.partition] ?? -1)) this.#applied[record.partition] = record.offset;
+    const reason = this.#share(headerValue(record.headers, HEADERS.reason));
+    const actor = this.#share(headerValue(record.headers, HEADERS.actor));
+    if (decoded.value === 'PAUSED') {
+      let slot = this.#slots.get(key);
+      if (slot === undefined) {
+        slot = this.#allocate();
+        this.#slots.set(key, slot);
+        this.#exact.delete(key);
+      }
+      this.#position[slot] = record.offset;
+      this.#timestamp[slot] = record.timestamp;
+      this.#version[slot] = version;
+      this.#partition[slot] = record.partition;
+      this.#reason[slot] = reason;
+      this.#actor[slot] = actor;
+    } else {
+      if (this.#partitions === undefined || partitionForKey(record.key, this.#partitions) !== record.partition) this.#exact.set(key, record.offset);
+      else this.#exact.delete(key);
+      const slot = this.#slots.get(key);
+      if (slot !== undefined) {
+        this.#slots.delete(key);
+        this.#reason[slot] = undefined;
+        this.#actor[slot] = undefined;
+        this.#free.push(slot);
+      }
+    }
+    const listening = this.#listeners.size > 0;
     const change: StatusChange = {
       key,
       status: decoded.value,
-      version: ++this.#version,
+      version,
       position: record.offset,
-      reason: headerValue(record.headers, HEADERS.reason),
-      actor: headerValue(record.headers, HEADERS.actor),
+      reason,
+      actor,
       timestamp: record.timestamp,
       partition: record.partition,
       offset: record.offset,
     };
-    const previous = this.#entries.get(key);
-    if (previous?.status === 'PAUSED') this.#paused--;
-    if (change.status === 'PAUSED') this.#paused++;
-    this.#entries.set(key, change);
-    let history = this.#history.get(key);
-    if (history === undefined) this.#history.set(key, (history = []));
-    history.push(change);
-    if (history.length > HISTORY_PER_KEY) history.shift();
-    for (const listener of this.#listeners) listener(change);
+    this.#ring[this.#ringNext] = change;
+    this.#ringNext = (this.#ringNext + 1) % HISTORY_RING;
+    if (listening) for (const listener of this.#listeners) listener(change);
     return undefined;
   }
 
+  /**
+   * The status topic's partition count: from now on ACTIVE keys are forgotten (their answer is
+   * their partition's highest applied offset). ACTIVE keys applied before keep their exact positions
+   * (the status follower calls this before it reads anything).
+   */
+  setPartitions(partitions: number): void {
+    if (!Number.isSafeInteger(partitions) || partitions < 1) throw new RangeError(`partitions must be a positive integer, got ${partitions}`);
+    if (this.#partitions === partitions) return;
+    if (this.#partitions !== undefined) throw new Error(`the status topic had ${this.#partitions} partitions, now ${partitions}: partitions cannot change`);
+    this.#partitions = partitions;
+  }
+
   get(key: string): StatusEntry {
-    return this.#entries.get(key) ?? ACTIVE;
+    const slot = this.#slots.get(key);
+    if (slot === undefined) {
+      const exact = this.#exact.get(key);
+      if (exact !== undefined) return { status: 'ACTIVE', version: 0, position: exact, timestamp: -1 };
+      if (this.#partitions === undefined) return ACTIVE;
+      const applied = this.#applied[partitionForKey(key, this.#partitions)];
+      return applied === undefined ? ACTIVE : { status: 'ACTIVE', version: 0, position: applied, timestamp: -1 };
+    }
+    return { status: 'PAUSED', version: this.#version[slot]!, position: this.#position[slot]!, timestamp: this.#timestamp[slot]! };
   }
 
-  /** The latest change seen for a key, with its reason and actor. */
+  /** The latest change seen for a key, with its reason and actor (undefined for an ACTIVE key whose change left the history). */
   latest(key: string): StatusChange | undefined {
-    return this.#entries.get(key);
+    const slot = this.#slots.get(key);
+    if (slot !== undefined) return this.#change(key, slot);
+    for (let i = 1; i <= HISTORY_RING; i++) {
+      const change = this.#ring[(this.#ringNext - i + HISTORY_RING) % HISTORY_RING];
+      if (change === undefined) break;
+      if (change.key === key) return change;
+    }
+    return undefined;
   }
 
-  /** Status changes of a key seen by this instance, oldest first (at most the last 50). */
+  /**
+   * Status changes of a key, oldest first: those still in the history ring (the last
+   * HISTORY_RING changes of all keys), at most HISTORY_PER_KEY. A key paused long ago and not
+   * changed since still shows its pause, from the table.
+   */
   history(key: string): readonly StatusChange[] {
-    return this.#history.get(key) ?? [];
+    const found: StatusChange[] = [];
+    for (let i = 1; i <= HISTORY_RING && found.length < HISTORY_PER_KEY; i++) {
+      const change = this.#ring[(this.#ringNext - i + HISTORY_RING) % HISTORY_RING];
+      if (change === undefined) break;
+      if (change.key === key) found.push(change);
+    }
+    const slot = this.#slots.get(key);
+    if (found.length === 0 && slot !== undefined) found.push(this.#change(key, slot));
+    return found.reverse();
+  }
+
+  /** The PAUSED keys, in no particular order. */
+  pausedKeyNames(): Iterable<string> {
+    return this.#slots.keys();
   }
 
   *pausedKeys(): Iterable<StatusChange> {
-    for (const entry of this.#entries.values()) if (entry.status === 'PAUSED') yield entry;
+    for (const [key, slot] of this.#slots) yield this.#change(key, slot);
   }
 
   get pausedCount(): number {
-    return this.#paused;
+    return this.#slots.size;
   }
 
   /** Status records that could not be read (bad value or no key); they are skipped. */
@@ -100,4 +209,48 @@ export class StatusTable {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+
+  #change(key: string, slot: number): StatusChange {
+    const position = this.#position[slot]!;
+    return {
+      key,
+      status: 'PAUSED',
+      version: this.#version[slot]!,
+      position,
+      reason: this.#reason[slot],
+      actor: this.#actor[slot],
+      timestamp: this.#timestamp[slot]!,
+      partition: this.#partition[slot]!,
+      offset: position,
+    };
+  }
+
+  #allocate(): number {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    const slot = this.#used++;
+    if (slot >= this.#position.length) {
+      const size = this.#position.length * 2;
+      this.#position = grow(this.#position, new Float64Array(size));
+      this.#timestamp = grow(this.#timestamp, new Float64Array(size));
+      this.#version = grow(this.#version, new Float64Array(size));
+      this.#partition = grow(this.#partition, new Int32Array(size));
+    }
+    return slot;
+  }
+
+  /** One string object for equal reasons/actors (bounded: past SHARED_STRINGS distinct ones, it starts over). */
+  #share(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    const known = this.#shared.get(value);
+    if (known !== undefined) return known;
+    if (this.#shared.size >= SHARED_STRINGS) this.#shared.clear();
+    this.#shared.set(value, value);
+    return value;
+  }
+}
+
+function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }

@@ -284,6 +284,7 @@ class DriverInstance {
     this.#statusLagMs = options.statusLagMs;
     this.#exactlyOnce = options.runtime.processingGuarantee === 'exactly_once';
     this.#statusPositions = new Array<number>(cluster.partitions(flow.topics.status)).fill(0);
+    this.table.setPartitions(cluster.partitions(flow.topics.status));
     // A status table is caught up before any task processes (rule 10), lag or not.
     this.pollStatus(Infinity);
     this.tasks = new FlowTasks({

@@ -121,6 +121,7 @@ export class EmbeddedRuntime implements GroupMember {
     for (const flow of options.flows) {
       const table = new StatusTable();
       const partitions = this.#cluster.partitions(flow.topics.status);
+      table.setPartitions(partitions);
       const state: FlowState = { flow, table, statusPositions: new Array<number>(partitions).fill(0), processed: 0, drained: 0, deadLettered: 0, tasks: undefined! };
       state.tasks = this.#newTasks(state);
       this.#flows.set(flow.id, state);

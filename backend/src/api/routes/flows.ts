@@ -220,7 +220,7 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         const candidates = new Set<string>();
         if (state !== 'buffered') {
           const paused: string[] = [];
-          for (const change of table.pausedKeys()) if (after === undefined || change.key > after) paused.push(change.key);
+          for (const key of table.pausedKeyNames()) if (after === undefined || key > after) paused.push(key);
           for (const key of paused.sort().slice(0, want)) candidates.add(key);
         }
         if (state !== 'paused') {
@@ -352,7 +352,8 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       {
         schema: {
           tags,
-          summary: 'Status changes of a key seen by this instance, oldest first, with reason and actor (at most the last 50)',
+          summary:
+            'Status changes of a key seen by this instance, oldest first, with reason and actor: at most 50, from the last 10,000 changes of the flow (a key paused long ago shows its pause; older changes are only on the status topic)',
           params: FlowKeyParams,
           response: {
             200: Type.Object({

@@ -71,6 +71,9 @@ export class StatusFollower {
     this.#flow = options.flow;
     this.#table = options.table;
     this.#partitions = options.partitions;
+    // The status topic has the flow's partition count (checked at startup): the table may forget
+    // ACTIVE keys (status-table.ts says why that is safe).
+    this.#table.setPartitions(options.partitions);
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
     this.#renewedAt = this.#clock.now();
@@ -95,6 +98,9 @@ export class StatusFollower {
         'fetch.error.backoff.ms': 100,
         'reconnect.backoff.ms': 50,
         'reconnect.backoff.max.ms': 1000,
+        // A status topic of millions of records would otherwise be prefetched 128 MiB at a time
+        // into librdkafka's queue (native memory, kept by the allocator once the table is built).
+        'queued.max.messages.kbytes': 16 * 1024,
         ...this.#tuning,
       },
     });
