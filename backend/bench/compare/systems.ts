@@ -55,6 +55,8 @@ export interface LaunchOptions {
   readonly logDir: string;
   readonly commitIntervalMs: number;
   readonly sessionTimeoutMs: number;
+  /** event-pause: the checkout whose service runs (default this one), for a before/after. */
+  readonly root?: string;
 }
 
 export interface Running {
@@ -104,7 +106,7 @@ export function launch(spec: SystemSpec, options: LaunchOptions): Running {
         }),
       );
       const port = nextPort++;
-      child = spawn(NODE, [path.join(ROOT, 'backend/src/main.ts')], {
+      child = spawn(NODE, [path.join(options.root ?? ROOT, 'backend/src/main.ts')], {
         env: {
           ...process.env,
           KAFKA_BROKERS: options.bootstrap,
