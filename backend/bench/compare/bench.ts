@@ -497,7 +497,7 @@ function writePlots(): void {
   if (bars.length > 0) writeFileSync(path.join(args.out!, 'throughput.svg'), barChart('Throughput per system (events/s, higher is better)', `npm run bench, ${new Date().toISOString().slice(0, 10)}`, bars));
   if (series.latency !== undefined) {
     const marks = (series.latencyMarks ?? []).map((m) => ({ t: m.points[0]!.t, label: m.label }));
-    writeFileSync(path.join(args.out!, 'latency.svg'), timeChart('ACTIVE-key latency (ms, log scale) before and during a large drain', 'ms from produce to output', series.latency, true, marks));
+    writeFileSync(path.join(args.out!, 'latency.svg'), timeChart('ACTIVE-key latency (ms, log scale; the worst sample per pixel) before and during a large drain', 'ms from produce to output', series.latency, true, marks));
   }
   writeFileSync(path.join(args.out!, 'results.json'), `${JSON.stringify({ date: new Date().toISOString(), machine: machine(), scale, rows }, null, 2)}\n`);
 }
