@@ -17,7 +17,7 @@ import type { ProcessingGuarantee } from '../../src/config/config.ts';
 import { ClientAdmin, ClientProducer, isQueueFull } from '../../src/engines/kafka/client.ts';
 import { encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
 
-import { endOffsets, GroupProgress, outputWindow, percentile, progress, sleep, startProbe } from './measure.ts';
+import { auditOrder, endOffsets, GroupProgress, outputWindow, percentile, progress, sleep, startProbe } from './measure.ts';
 import { consumerPerf, producerPerf } from './perf-tools.ts';
 import { Sampler } from './proc.ts';
 import { barChart, timeChart } from './svg.ts';
@@ -407,6 +407,11 @@ async function mixedWorkload(): Promise<void> {
       }
       record({ workload: 'mixed', system: name, measure: 'ACTIVE-key latency max while draining (longest stall)', value: sortedDuring.at(-1) ?? NaN, unit: 'ms', peakAnonMb: mb(sampler.peakAnon) });
       record({ workload: 'mixed', system: name, measure: 'resume to empty', value: drainedAt - resumeAt, unit: 's' });
+      // Rule 1 on the whole output: a fast system that reorders or loses is no comparison.
+      const audit = await auditOrder(BOOTSTRAP, admin, topics.output, PARTITIONS);
+      record({ workload: 'mixed', system: name, measure: 'audit: held events missing from the output', value: events - audit.distinct, unit: 'events' });
+      record({ workload: 'mixed', system: name, measure: 'audit: events out of order (rule 1)', value: audit.outOfOrder, unit: 'events' });
+      record({ workload: 'mixed', system: name, measure: 'audit: repeated events', value: audit.repeats, unit: 'events' });
       (series.latency ??= []).push({ label: name, points: samples.map((s) => ({ t: s.t, v: s.ms })) });
       (series.latencyMarks ??= []).push({ label: `${name} resume`, points: [{ t: resumeAt, v: 0 }] });
     } finally {

@@ -206,3 +206,56 @@ export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
+
+export interface OrderAudit {
+  /** Distinct workload events (`e-<i>`) seen on the output. */
+  readonly distinct: number;
+  /** Repeats of an event already seen (allowed under at_least_once only). */
+  readonly repeats: number;
+  /** Events that came out after a later event of the same key (never allowed). */
+  readonly outOfOrder: number;
+}
+
+/**
+ * Reads a whole output topic (read_committed) and checks rule 1 for the workload's events
+ * (`e-<i>`, written in i order, so a key's events must come out in increasing i): counts distinct
+ * events, repeats and order violations. The other records (probe events) are skipped.
+ */
+export async function auditOrder(bootstrap: string, admin: ClientAdmin, topic: string, partitions: number): Promise<OrderAudit> {
+  const ends = await admin.listOffsets(partitionsOf(topic, partitions), 'latest', true);
+  const open = new Map(ends.filter((end) => end.offset > 0).map((end) => [end.partition, end.offset]));
+  const consumer = new ClientConsumer({ 'bootstrap.servers': bootstrap, 'group.id': `bench-audit-${randomBytes(4).toString('hex')}`, 'isolation.level': 'read_committed', 'enable.auto.commit': false, 'enable.partition.eof': true });
+  await consumer.connect();
+  consumer.assign([...open.keys()].map((partition) => ({ topic, partition, offset: 0 })));
+  const last = new Map<string, number>();
+  const seen = new Set<number>();
+  let repeats = 0;
+  let outOfOrder = 0;
+  const marker = Buffer.from('"id":"e-');
+  try {
+    while (open.size > 0) {
+      const { messages, eofs } = await consumer.consume(10_000, 200);
+      // End of a partition (its last offset may be a transaction marker, never a message).
+      for (const eof of eofs) if (eof.offset >= (open.get(eof.partition) ?? 0)) open.delete(eof.partition);
+      for (const message of messages) {
+        if (message.offset + 1 >= (open.get(message.partition) ?? Infinity)) open.delete(message.partition);
+        const value = message.value;
+        if (value === null || value === undefined) continue;
+        const at = value.indexOf(marker);
+        if (at < 0) continue;
+        const id = Number.parseInt(value.subarray(at + marker.length, at + marker.length + 12).toString('latin1'), 10);
+        const key = message.key?.toString() ?? '';
+        if (seen.has(id)) {
+          repeats++;
+          continue;
+        }
+        seen.add(id);
+        if (id < (last.get(key) ?? -1)) outOfOrder++;
+        else last.set(key, id);
+      }
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return { distinct: seen.size, repeats, outOfOrder };
+}
