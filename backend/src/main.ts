@@ -42,6 +42,7 @@ function help(): string {
     ['MAX_BUFFER_PER_KEY', 'per-key buffer capacity, past it events go to the DLQ as BUFFER_FULL; 0 = unlimited', d((s) => s.runtime.maxBufferPerKey)],
     ['MAX_EVENT_BYTES', 'largest input record (key + value + headers); larger ones go to the DLQ as RECORD_TOO_LARGE (raise the broker\'s limits with it)', d((s) => s.runtime.maxEventBytes)],
     ['STATUS_MAX_LAG_MS', 'Kafka engine: tasks hold their input while the status table may miss status records older than this; 0 = never hold', d((s) => s.runtime.statusMaxLagMs)],
+    ['STANDBY_REPLICAS', 'Kafka engine: 1 = each instance keeps a warm copy of the buffer store of every partition it does not own (it follows their changelog), so a partition that moves to it restores only the tail; 0 = off', d((s) => s.runtime.standbyReplicas ?? 0)],
     ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
     ['EVENT_PAUSE_CONFIG', 'the flows file', 'config/flows.json in the working directory'],

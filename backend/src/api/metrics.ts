@@ -96,6 +96,7 @@ export function renderMetrics(engine: FlowEngine, histogram: CommitLatencyHistog
   perFlow('event_pause_drained_events_total', 'counter', 'Buffered events forwarded to the output topic by drains.', (f) => f.drainedEvents);
   perFlow('event_pause_dead_lettered_total', 'counter', 'Records routed to the dead-letter topic.', (f) => f.deadLettered);
   perFlow('event_pause_consumer_lag', 'gauge', 'Input records not yet processed, summed over this instance\'s tasks.', (f) => f.consumerLag);
+  perFlow('event_pause_standby_lag', 'gauge', 'STANDBY_REPLICAS=1: changelog records not yet applied to this instance\'s standby stores (0 when off).', (f) => f.standbyLag ?? 0);
   out.family('event_pause_commits_total', 'counter', 'Commits (transactions or offset commits) made by this instance.');
   out.sample('event_pause_commits_total', {}, metrics.commits);
   out.family('event_pause_commit_latency_ms', 'histogram', 'Commit latency in milliseconds.');

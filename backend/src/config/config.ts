@@ -45,6 +45,12 @@ export interface RuntimeSettings {
    */
   readonly statusMaxLagMs: number;
   readonly stateDir: string;
+  /**
+   * Kafka Streams' num.standby.replicas, 0 or 1 (STANDBY_REPLICAS): with 1 every member keeps a
+   * warm copy of the store of every partition it does not own by following its changelog, so a
+   * partition that moves to it restores only the tail (standby.ts). Unset: 0.
+   */
+  readonly standbyReplicas?: number;
 }
 
 export interface Settings {
@@ -144,6 +150,23 @@ function intSetting(env: Env, name: string, fallback: number, min: number, max: 
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+/**
+ * STANDBY_REPLICAS: 0 (off) or 1. librdkafka's group protocol gives no say over where standbys
+ * go, so 1 means every instance follows every changelog partition it does not own; more than one
+ * copy per instance would add nothing.
+ */
+function standbyReplicas(env: Env): number {
+  const raw = env.STANDBY_REPLICAS?.trim();
+  if (raw === undefined || raw === '') return 0;
+  if (raw !== '0' && raw !== '1') {
+    throw new ConfigError(
+      'STANDBY_REPLICAS',
+      `expected 0 (off) or 1 (each instance keeps a standby copy of every partition's buffer store it does not own), got "${env.STANDBY_REPLICAS}"`,
+    );
+  }
+  return Number(raw);
 }
 
 function object(value: unknown, setting: string): Record<string, unknown> {
@@ -264,6 +287,7 @@ export function loadSettings(env: Env = process.env): Settings {
       maxEventBytes: intSetting(env, 'MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, 1024, 256 * 1024 * 1024),
       statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
       stateDir: env.STATE_DIR ?? path.resolve('.data', 'state'),
+      standbyReplicas: standbyReplicas(env),
     },
     http: { host, port, apiToken, corsOrigins, advertisedUrl },
   };

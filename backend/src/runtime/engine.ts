@@ -59,6 +59,8 @@ export interface EngineMetrics {
     readonly processedEvents: number;
     /** Input records not yet processed (end offset minus position), summed over local tasks. */
     readonly consumerLag: number;
+    /** STANDBY_REPLICAS=1: changelog records the standby stores of this instance have not applied yet. */
+    readonly standbyLag?: number;
   }>;
   /** Latency of recent commits in ms (for the histogram). */
   readonly commitLatenciesMs: readonly number[];

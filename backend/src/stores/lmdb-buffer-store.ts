@@ -63,6 +63,12 @@ export interface LmdbBufferStoreOptions {
   readonly writeBatchSize?: number;
   /** Queued value bytes that force a commit (default 16 MiB). */
   readonly writeBatchBytes?: number;
+  /**
+   * Every LMDB commit synced to disk (LMDB's default) instead of `noSync`: for a standby store,
+   * whose checkpoint stays on disk while it changes (standby.ts), so that not even an OS crash can
+   * leave a checkpoint beside a corrupt environment. Default false.
+   */
+  readonly durable?: boolean;
 }
 
 const DATA_FILES = ['data.mdb', 'lock.mdb'] as const;
@@ -74,6 +80,7 @@ export class LmdbBufferStore implements RestorableBufferStore {
   readonly dir: string;
   readonly #writeBatchSize: number;
   readonly #writeBatchBytes: number;
+  readonly #durable: boolean;
   #db: Db | undefined;
   /** Queued writes, in order: a null value is a delete. */
   #pendingKeys: Buffer[] = [];
@@ -84,8 +91,9 @@ export class LmdbBufferStore implements RestorableBufferStore {
     this.dir = dir;
     this.#writeBatchSize = Math.max(1, options.writeBatchSize ?? 16_384);
     this.#writeBatchBytes = Math.max(1, options.writeBatchBytes ?? 16 * 1024 * 1024);
+    this.#durable = options.durable === true;
     mkdirSync(dir, { recursive: true });
-    this.#db = openEnv(dir);
+    this.#db = openEnv(dir, this.#durable);
   }
 
   append(event: BufferedEvent): void {
@@ -202,7 +210,7 @@ export class LmdbBufferStore implements RestorableBufferStore {
     this.#db = undefined;
     void db.close();
     for (const file of DATA_FILES) rmSync(join(this.dir, file), { force: true });
-    this.#db = openEnv(this.dir);
+    this.#db = openEnv(this.dir, this.#durable);
   }
 
   /** Commits queued writes and closes the environment. Writes no checkpoint: call writeCheckpoint first. */
@@ -317,7 +325,7 @@ const FIRST_KEY = Buffer.from([0]);
 /** Drain marks live after every entry (buffer-codec.ts). */
 const MARKS_START = Buffer.from([MARK_KEY_FIRST_BYTE]);
 
-function openEnv(dir: string): Db {
+function openEnv(dir: string, durable: boolean): Db {
   return open<Buffer, Buffer>({
     path: dir,
     noSubdir: false, // `dir` is a directory even if its name has a dot
@@ -325,7 +333,10 @@ function openEnv(dir: string): Db {
     encoding: 'binary',
     keyEncoder,
     encoder: valueEncoder,
-    noSync: true,
+    noSync: !durable,
+    // Not lmdb's default for synced environments: an environment opened with it cannot be
+    // opened with noSync again (a standby store becomes a task's store and back).
+    overlappingSync: false,
     cache: false,
     maxDbs: 1,
   });

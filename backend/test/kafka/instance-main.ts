@@ -8,7 +8,8 @@
  * IPC (when forked): { id, op: 'bufferCount', flowId, key } -> { id, value: number | null }
  *   (null: the key's partition is not local), { id, op: 'localPartitions', flowId } -> { id, value },
  *   { id, op: 'statusSeen', flowId, key, partition, offset } -> { id, value: boolean } (whether the
- *   status table has applied that status record), { id, op: 'readiness' } -> { id, value: Readiness }.
+ *   status table has applied that status record), { id, op: 'readiness' } -> { id, value: Readiness },
+ *   { id, op: 'metrics' } -> { id, value: EngineMetrics }.
  * SIGTERM / SIGINT: clean stop (commit, checkpoint, leave the group), then exit 0.
  */
 import { pino } from 'pino';
@@ -44,7 +45,7 @@ process.on('SIGINT', stop);
 
 interface Request {
   readonly id: number;
-  readonly op: 'bufferCount' | 'localPartitions' | 'statusSeen' | 'readiness';
+  readonly op: 'bufferCount' | 'localPartitions' | 'statusSeen' | 'readiness' | 'metrics';
   readonly flowId: string;
   readonly key?: string;
   readonly partition?: number;
@@ -62,6 +63,8 @@ process.on('message', (message: Request) => {
       value = latest !== undefined && latest.partition === message.partition && latest.offset >= (message.offset ?? 0);
     } else if (message.op === 'readiness') {
       value = engine.readiness();
+    } else if (message.op === 'metrics') {
+      value = engine.metrics();
     } else {
       value = engine.localPartitions(message.flowId);
     }

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import type { FlowDefinition } from '../../src/config/config.ts';
 import type { ClientAdmin, ClientProducer } from '../../src/engines/kafka/client.ts';
 import { decodeEvent, encodeEvent, encodeStatus, RESUME_COMMAND } from '../../src/model/wire.ts';
+import type { EngineMetrics } from '../../src/runtime/engine.ts';
 import type { Header, InputRecord, KeyStatus } from '../../src/runtime/ports.ts';
 import type { HarnessFactory, OutRecord, ScenarioHarness, ScenarioOptions } from '../scenarios/harness.ts';
 import { BROKERS, connectAdmin, createTopics, newFlow, randomId, sleep, type TestFlow, testProducer, TopicTail } from './support.ts';
@@ -215,6 +216,13 @@ export class KafkaHarness implements ScenarioHarness {
     clearTimeout(timer);
   }
 
+  /** The engine's metrics of a running instance (undefined when it is not running). */
+  async metrics(index: number): Promise<EngineMetrics | undefined> {
+    const child = this.#instance(index).child;
+    if (child === undefined) return undefined;
+    return (await request(child, { op: 'metrics', flowId: this.flow.id })) as EngineMetrics;
+  }
+
   /** Partitions each live instance owns (for assertions on moves). */
   async localPartitions(): Promise<Map<number, number[]>> {
     const result = new Map<number, number[]>();
@@ -279,6 +287,7 @@ export class KafkaHarness implements ScenarioHarness {
       PUNCTUATE_INTERVAL_MS: String(o.punctuateIntervalMs ?? 1000),
       DRAIN_SLICE_SIZE: String(o.drainSliceSize ?? 2000),
       MAX_BUFFER_PER_KEY: String(o.maxBufferPerKey ?? 0),
+      STANDBY_REPLICAS: String(o.standbyReplicas ?? 0),
       EP_INSTANCE_ID: instance.instanceId,
       EP_SESSION_TIMEOUT_MS: String(TEST_SESSION_TIMEOUT_MS),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',

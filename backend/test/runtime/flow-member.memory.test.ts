@@ -21,6 +21,37 @@ function sorted(map: Map<string, string[]>): Array<[string, string[]]> {
 }
 
 describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
+  for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
+    test(`${guarantee}, STANDBY_REPLICAS=1: the survivor of a kill -9 takes the partitions over from its standby stores; every event once, in order`, async () => {
+      const world = track(new World({ guarantee, partitions: 2, runtime: { standbyReplicas: 1 } }));
+      world.start('a');
+      await world.until('a ready', () => world.ready('a'));
+      world.start('b');
+      await world.until('both own a partition', () => world.instances.get('a')!.member.partitionsOwned.length === 1 && world.instances.get('b')?.member.partitionsOwned.length === 1);
+      const keys = ['p', 'q', 'r', 's'];
+      for (const key of keys) world.pause(key);
+      await world.run(500);
+      const sent = expected(keys, 40);
+      for (let i = 0; i < 40; i++) for (const key of keys) world.send(key, `${key}-${i}`);
+      const b = world.instances.get('b')!.member;
+      const ownedByA = world.instances.get('a')!.member.partitionsOwned;
+      await world.until('b follows a\'s partition', () => b.standbyPartitions.join() === ownedByA.join());
+      await world.run(3000);
+      assert.equal(b.standbyLag(), 0, 'b\'s standby caught up');
+      world.kill('a');
+      await world.until('b owns both partitions', () => b.partitionsOwned.length === 2, 30_000);
+      assert.equal(b.standbyHandovers, 1, 'a\'s partition came from b\'s standby store');
+      assert.deepEqual(b.standbyPartitions, []);
+      for (const key of keys) world.resume(key);
+      await world.until('every event out', () => world.outputCount() >= 160, 30_000);
+      await world.run(500);
+      const out = world.output();
+      if (guarantee === 'at_least_once') for (const [key, ids] of out) out.set(key, ids.filter((id, i) => ids.indexOf(id) === i));
+      assert.deepEqual(sorted(out), sorted(sent));
+      await world.stop('b');
+    });
+  }
+
   test('events flow; a paused key buffers; the resume drains its buffer first, in order; offsets are committed', async () => {
     const world = track(new World());
     world.start('a');

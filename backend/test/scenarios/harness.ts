@@ -12,6 +12,8 @@ export interface ScenarioOptions {
   readonly punctuateIntervalMs?: number;
   readonly maxBufferPerKey?: number;
   readonly partitions?: number;
+  /** Kafka only: STANDBY_REPLICAS of every instance (default 0). */
+  readonly standbyReplicas?: number;
 }
 
 export interface OutRecord {

@@ -7,8 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ProcessingGuarantee } from '../../src/config/config.ts';
 import { runMemberSchedule } from './member-simulation.ts';
 
-const { seeds, guarantee } = workerData as { seeds: number[]; guarantee: ProcessingGuarantee };
+const { seeds, guarantee, standby } = workerData as { seeds: number[]; guarantee: ProcessingGuarantee; standby?: boolean };
 for (const seed of seeds) {
-  const result = await runMemberSchedule(seed, { guarantee });
+  const result = await runMemberSchedule(seed, { guarantee, standby: standby === true });
   parentPort!.postMessage({ seed, ...result });
 }

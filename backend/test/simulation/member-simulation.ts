@@ -37,6 +37,8 @@ export interface MemberScheduleOptions {
   /** The FlowMember class and the processor to run (planted bugs: runtime-mutants.ts, planted-bugs.ts). */
   readonly member?: WorldOptions['member'];
   readonly processor?: WorldOptions['processor'];
+  /** STANDBY_REPLICAS=1: every instance keeps standby stores of the partitions it does not own. */
+  readonly standby?: boolean;
 }
 
 export async function runMemberSchedule(seed: number, options: MemberScheduleOptions): Promise<MemberScheduleResult> {
@@ -108,7 +110,12 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     faults: options.faults === undefined ? plan : options.faults(plan),
     ...(options.member === undefined ? {} : { member: options.member }),
     ...(options.processor === undefined ? {} : { processor: options.processor }),
-    runtime: { commitIntervalMs: rng.int(20, 400), punctuateIntervalMs: rng.int(2, 20) * 50, drainSliceSize: rng.int(1, 5) },
+    runtime: {
+      commitIntervalMs: rng.int(20, 400),
+      punctuateIntervalMs: rng.int(2, 20) * 50,
+      drainSliceSize: rng.int(1, 5),
+      ...(options.standby === true ? { standbyReplicas: 1 } : {}),
+    },
   });
   const keys = Array.from({ length: rng.int(2, 8) }, (_, i) => `k${i}`);
   const config = `partitions=${partitions} keys=${keys.length} faults=${JSON.stringify(p)}`;
@@ -136,6 +143,16 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     }
     down = undefined;
   };
+  /** Standby hand-overs seen per member object (a restarted instance has a new one). */
+  const handovers = new WeakMap<object, number>();
+  const noteStandbys = (): void => {
+    for (const instance of world.instances.values()) {
+      const member = instance.member;
+      const seen = handovers.get(member) ?? 0;
+      if (member.standbyHandovers > seen) count('standbyHandovers', member.standbyHandovers - seen);
+      handovers.set(member, member.standbyHandovers);
+    }
+  };
   try {
     newInstance();
     if (rng.chance(0.5)) newInstance();
@@ -143,6 +160,7 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     const actions = rng.int(30, 120);
     for (let a = 0; a < actions; a++) {
       if (down !== undefined && world.clock.now() >= down.until) backUp();
+      noteStandbys();
       const action = rng.weighted({ send: 12, pause: 2, resume: 2, time: 4, kill: 0.6, freeze: 0.4, add: 0.5, stop: 0.3, wedge: 0.3, down: 0.15 });
       const key = rng.pick(keys);
       if (process.env.SIM_TRACE) console.log(JSON.stringify({ vt: world.clock.now(), msg: `ACTION ${action} ${key}`, instance: live.join('/') }));
@@ -293,6 +311,7 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
         }
       }
     }
+    noteStandbys();
     count('events', total);
   } finally {
     for (const name of [...world.instances.keys()]) world.instances.get(name)!.clients.freeze(false);

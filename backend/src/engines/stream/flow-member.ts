@@ -18,6 +18,10 @@
  * Partitions are assigned by the `range` assignor with eager rebalancing: with main and trigger
  * co-partitioned, partition p of both lands on the same member, and every rebalance revokes
  * everything first, so no task ever runs while another member may own its partition.
+ *
+ * STANDBY_REPLICAS=1 (standby.ts): the stores of the partitions the member does not own are kept
+ * warm by following their changelog; an assignment takes them over (restore from the standby's
+ * position), and a closed task's store becomes a standby once no rebalance happened for a while.
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -43,6 +47,7 @@ import {
   type TopicPartitionPosition,
 } from '../../runtime/log/port.ts';
 import { readToEnd } from './reader.ts';
+import { StandbyReplicas } from './standby.ts';
 
 /** Most input records taken per poll. */
 const POLL_BATCH = 2000;
@@ -62,6 +67,11 @@ const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 5_000;
 /** While holding input for a stale status table, the member polls this often. */
 const HOLD_BACKOFF_MS = 50;
+/**
+ * Closed tasks' stores become standbys only once no rebalance happened for this long: an eager
+ * rebalance revokes everything and assigns again a moment later (mostly the same partitions).
+ */
+const STANDBY_SETTLE_MS = 1_000;
 /** Default of FlowMemberOptions.stallTimeoutMs. */
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
@@ -89,8 +99,11 @@ export interface FlowMemberOptions {
   readonly statusLagMs?: () => number;
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
-  /** Opens the local store of a partition in its folder (default: lmdb; the simulation's is in memory). */
-  readonly openStore?: (dir: string) => RestorableBufferStore;
+  /**
+   * Opens the local store of a partition in its folder (default: lmdb, durable for a standby;
+   * the simulation's is in memory).
+   */
+  readonly openStore?: (dir: string, role?: 'task' | 'standby') => RestorableBufferStore;
   readonly logger: Logger;
   /** Time and waits (default: the wall clock; the simulation's is virtual). */
   readonly clock?: Clock;
@@ -115,7 +128,15 @@ export class FlowMember {
   /** What the processing guarantee changes in the loop (guarantees.ts). */
   readonly #guarantee: Guarantee;
   readonly #clock: Clock;
-  readonly #openStore: (dir: string) => RestorableBufferStore;
+  readonly #openStore: (dir: string, role?: 'task' | 'standby') => RestorableBufferStore;
+  /** STANDBY_REPLICAS=1: the stores of the partitions not owned, kept warm (standby.ts). */
+  readonly #standby: StandbyReplicas | undefined;
+  /** When the last rebalance callback came (standbys wait for STANDBY_SETTLE_MS after it). */
+  #lastRebalanceAt: number;
+  /** An assignment was restored once (standbys start after the first one). */
+  #joined = false;
+  #standbyRetryAt = 0;
+  #standbyHandovers = 0;
   #consumer!: LogConsumer;
   #producer!: LogProducer;
   /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
@@ -161,7 +182,19 @@ export class FlowMember {
     this.#log = options.logger.child({ flow: options.flow.id });
     this.#guarantee = GUARANTEES[options.runtime.processingGuarantee];
     this.#clock = options.clock ?? systemClock;
-    this.#openStore = options.openStore ?? ((dir) => openLmdbBufferStore(dir));
+    this.#openStore = options.openStore ?? ((dir, role) => openLmdbBufferStore(dir, { durable: role === 'standby' }));
+    this.#standby =
+      (options.runtime.standbyReplicas ?? 0) > 0
+        ? new StandbyReplicas({
+            flow: options.flow,
+            clients: options.clients,
+            instanceId: options.instanceId,
+            storeDir: (partition) => this.#storeDir(partition),
+            openStore: (dir) => this.#openStore(dir, 'standby'),
+            logger: options.logger,
+            ...(options.clock === undefined ? {} : { clock: options.clock }),
+          })
+        : undefined;
     this.#tasks = new FlowTasks({
       flow: options.flow,
       runtime: options.runtime,
@@ -172,7 +205,7 @@ export class FlowMember {
       report: options.report,
       logger: this.#log,
     });
-    this.#lastCommit = this.#lastProgress = this.#lastProbe = this.#clock.now();
+    this.#lastCommit = this.#lastProgress = this.#lastProbe = this.#lastRebalanceAt = this.#clock.now();
     this.#assignedOnce = new Promise((resolve) => (this.#resolveAssigned = resolve));
   }
 
@@ -230,6 +263,21 @@ export class FlowMember {
     return this.#tasks.buffered;
   }
 
+  /** STANDBY_REPLICAS=1: changelog records the standby stores have not applied yet (0 when off). */
+  standbyLag(): number {
+    return this.#standby?.lag() ?? 0;
+  }
+
+  /** Partitions taken over from a standby store with a position (restored from there, not from the start). */
+  get standbyHandovers(): number {
+    return this.#standbyHandovers;
+  }
+
+  /** Partitions whose store this member keeps as a standby. */
+  get standbyPartitions(): number[] {
+    return this.#standby?.partitions ?? [];
+  }
+
   /** Input records not processed yet: end offset minus position, over local partitions. */
   consumerLag(): number {
     if (this.#assignment.length === 0) return 0;
@@ -278,6 +326,7 @@ export class FlowMember {
   #onRebalance(kind: RebalanceKind, partitions: TopicPartition[]): void {
     // Leaving the group: the tasks are closed already and the closing consumer answers itself.
     if (this.#closing) return;
+    this.#lastRebalanceAt = this.#clock.now();
     this.#rebalances.push({ kind, partitions });
   }
 
@@ -303,6 +352,7 @@ export class FlowMember {
       if (rebalance.kind === 'assign') await this.#assign(rebalance.partitions);
       else await this.#revoke(rebalance.kind === 'lost');
     }
+    this.#followStandbys();
     if (this.#overflow.length > 0) await this.#flushOverflow();
 
     let { messages } = await this.#consumer.consume(POLL_BATCH, this.#draining ? 0 : IDLE_POLL_MS);
@@ -517,7 +567,11 @@ export class FlowMember {
       // changelog's last stable offset below data that is committed: the restore below reads it
       // all. Restoring first could stop short of such data and then drain events twice or late.
       const committed = await this.#consumer.committed(partitions);
-      for (const partition of numbers) stores.set(partition, this.#openStore(this.#storeDir(partition)));
+      // Standby stores of these partitions are handed over: checkpointed at the standby's
+      // position and closed, so the restore below reads only the changelog's tail.
+      const handed = this.#standby?.release(numbers) ?? [];
+      this.#standbyHandovers += handed.filter((h) => h.offset !== undefined).length;
+      for (const partition of numbers) stores.set(partition, this.#openStore(this.#storeDir(partition), 'task'));
       const restored = await this.#restore(stores);
       // Every exactly-once commit carries the offsets of every owned partition, so that even a
       // transaction of drains alone is checked against the group generation (zombie fencing).
@@ -532,8 +586,12 @@ export class FlowMember {
       for (const [partition, store] of stores) this.#tasks.open(partition, store, committedMain.get(partition));
       this.#assignment = partitions;
       this.#consumer.assign(partitions);
-      this.#log.info({ partitions: numbers, restoredRecords: restored, ms: this.#clock.now() - started }, 'tasks ready');
+      this.#log.info(
+        { partitions: numbers, restoredRecords: restored, ms: this.#clock.now() - started, ...(handed.length > 0 ? { fromStandby: handed } : {}) },
+        'tasks ready',
+      );
       this.#assignFailures = 0;
+      this.#joined = true;
       this.#ready = true;
       this.#resolveAssigned();
     } catch (error) {
@@ -575,6 +633,29 @@ export class FlowMember {
       if (this.#stopping) throw new StoppedError();
       this.#lastProgress = this.#clock.now();
       await this.#clock.sleep(200);
+    }
+  }
+
+  /**
+   * STANDBY_REPLICAS=1: follows the changelog of every partition without a task here, once the
+   * group has been quiet for STANDBY_SETTLE_MS. A store closed without a checkpoint (partitions
+   * lost, a commit that failed, a restart) is wiped by the standby and read from the beginning,
+   * as a restore would; one checkpointed at a clean close is followed from there.
+   */
+  #followStandbys(): void {
+    const standby = this.#standby;
+    if (standby === undefined || !this.#joined || this.#rebalances.length > 0 || this.#stopping) return;
+    const now = this.#clock.now();
+    if (now - this.#lastRebalanceAt < STANDBY_SETTLE_MS || now < this.#standbyRetryAt) return;
+    const owned = new Set(this.#tasks.partitions());
+    const wanted: number[] = [];
+    for (let partition = 0; partition < this.#o.partitions; partition++) if (!owned.has(partition)) wanted.push(partition);
+    try {
+      standby.follow(wanted);
+    } catch (error) {
+      // A standby is an optimization: its failure never stops the tasks. Tried again later.
+      this.#standbyRetryAt = now + 10_000;
+      this.#log.warn({ err: error }, 'opening a standby store failed; trying again in 10 s');
     }
   }
 
@@ -721,7 +802,8 @@ export class FlowMember {
         const committed = await this.#consumer.committed(partitions.map((partition) => ({ topic: this.flow.topics.main, partition })));
         const stores = new Map<number, RestorableBufferStore>();
         try {
-          for (const partition of partitions) stores.set(partition, this.#openStore(this.#storeDir(partition)));
+          this.#standby?.release(partitions); // none: a partition owned is never followed
+          for (const partition of partitions) stores.set(partition, this.#openStore(this.#storeDir(partition), 'task'));
           await this.#restore(stores);
         } catch (restoreError) {
           for (const store of stores.values()) store.close();
@@ -805,6 +887,7 @@ export class FlowMember {
     try {
       await this.#closeTasks(committed);
     } finally {
+      await this.#standby?.stop().catch((error: unknown) => this.#log.warn({ err: error }, 'stopping standby replicas failed'));
       this.#rebalances = [];
       await this.#closeClients();
       this.#closing = true;

@@ -397,6 +397,7 @@ export class StreamEngine implements FlowEngine {
         deadLettered: state.deadLettered,
         processedEvents: state.processed,
         consumerLag: state.member?.consumerLag() ?? 0,
+        standbyLag: state.member?.standbyLag() ?? 0,
       })),
       commitLatenciesMs: [...this.#commitLatencies],
       commits: this.#commits,
