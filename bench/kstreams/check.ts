@@ -54,7 +54,7 @@ const log = (message: string): void => void process.stderr.write(`[check ${new D
 const written = new Map<string, number[]>();
 const problems: string[] = [];
 const admin = new ClientAdmin({ 'bootstrap.servers': BOOTSTRAP, 'client.id': 'kscheck-admin' });
-const producer = new ClientProducer({ 'bootstrap.servers': BOOTSTRAP, 'client.id': 'kscheck', 'enable.idempotence': true, 'linger.ms': 5 });
+const producer = new ClientProducer({ 'bootstrap.servers': BOOTSTRAP, 'client.id': 'kscheck', 'enable.idempotence': true, 'linger.ms': 5, dr_cb: true });
 let peer: ChildProcess | undefined;
 let peerExit: Promise<number | null> | undefined;
 
@@ -123,8 +123,8 @@ async function readOutput(): Promise<Out[]> {
       for (const message of messages) {
         if (message.offset + 1 >= (open.get(message.partition) ?? Infinity)) open.delete(message.partition);
         const value = JSON.parse(message.value!.toString()) as { id: string; data: { key: string; n: number } };
-        const header = message.headers?.flatMap((h) => Object.entries(h)).find(([k]) => k === 'check-seq')?.[1];
-        out.push({ key: message.key!.toString(), n: value.data.n, header: header === undefined ? undefined : Buffer.from(header as Buffer).toString() });
+        const header = message.headers.find((h) => h.key === 'check-seq')?.value.toString();
+        out.push({ key: message.key!.toString(), n: value.data.n, header });
         if (value.id !== `${value.data.key}#${value.data.n}` || value.data.key !== message.key!.toString()) problems.push(`a record changed on its way: key ${message.key} value ${message.value}`);
       }
     }
