@@ -2,7 +2,7 @@
  * Smoke check of the Kafka Streams peer on a local broker (KAFKA_BROKERS, default 127.0.0.1:9092),
  * with fresh topics it deletes afterwards:
  *
- *   node_modules/.bin/node bench/kstreams/check.ts [--guarantee exactly_once|at_least_once] [--layout seq|list] [--keep]
+ *   node_modules/.bin/node bench/kstreams/check.ts [--guarantee G] [--layout L] [--held N] [--xmx SIZE] [--keep]
  *
  * 1. builds the jar if needed (build.sh), starts the peer (-Xmx256m) and waits for READY;
  * 2. events for ACTIVE keys; key `paused` and key `stranded` are paused through the status topic
@@ -18,29 +18,43 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClientAdmin, ClientConsumer, ClientProducer, isQueueFull } from '../../backend/src/engines/kafka/client.ts';
+import { GroupProgress } from '../../backend/bench/compare/measure.ts';
 import { encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../backend/src/model/wire.ts';
 
 const { values: args } = parseArgs({
   options: {
     guarantee: { type: 'string', default: 'exactly_once' },
     layout: { type: 'string', default: 'seq' },
+    held: { type: 'string', default: '300' },
+    xmx: { type: 'string', default: '256m' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log('usage: node_modules/.bin/node bench/kstreams/check.ts [--guarantee exactly_once|at_least_once] [--layout seq|list] [--keep (topics)]');
+  console.log(`usage: node_modules/.bin/node bench/kstreams/check.ts [options]
+
+  --guarantee G   exactly_once (default) or at_least_once
+  --layout L      seq (default) or list (--buffer-layout)
+  --held N        events written for each of the two paused keys while paused (default 300;
+                  500000 holds 1,000,000 buffered events)
+  --xmx SIZE      the peer's -Xmx (default 256m)
+  --keep          keep the topics`);
   process.exit(0);
 }
 
 const BOOTSTRAP = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const PARTITIONS = 3;
 const ACTIVE_KEYS = Array.from({ length: 20 }, (_, i) => `active-${i}`);
+const HELD = Number(args.held);
+if (!Number.isInteger(HELD) || HELD < 1) throw new Error(`--held takes a positive integer, got ${args.held}`);
+/** Extra time for big runs: about 20,000 events a second at least. */
+const slack = (ms: number): number => ms + HELD / 10;
 const PAUSED = 'paused';
 const STRANDED = 'stranded';
 const run = randomBytes(3).toString('hex');
@@ -76,8 +90,11 @@ function event(key: string): void {
 }
 
 async function events(keys: readonly string[], perKey: number): Promise<void> {
-  for (let i = 0; i < perKey; i++) for (const key of keys) event(key);
-  await producer.flush(30_000);
+  for (let i = 0; i < perKey; i++) {
+    for (const key of keys) event(key);
+    if (i % 10_000 === 9_999) await producer.flush(60_000);
+  }
+  await producer.flush(60_000);
 }
 
 const meta = [
@@ -115,9 +132,9 @@ async function readOutput(): Promise<Out[]> {
   consumer.assign([...open.keys()].map((partition) => ({ topic: topics.output, partition, offset: 0 })));
   const out: Out[] = [];
   try {
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + slack(60_000);
     while (open.size > 0) {
-      if (Date.now() > deadline) throw new Error('reading the output took over 60 s');
+      if (Date.now() > deadline) throw new Error('reading the output took too long');
       const { messages, eofs } = await consumer.consume(10_000, 200);
       for (const eof of eofs) if (eof.offset >= (open.get(eof.partition) ?? 0)) open.delete(eof.partition);
       for (const message of messages) {
@@ -156,7 +173,7 @@ function startPeer(): Promise<void> {
   const jar = execFileSync('bash', [path.join(import.meta.dirname, 'build.sh')], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim().split('\n').at(-1)!;
   const child = spawn(
     'java',
-    ['-Xmx256m', '-jar', jar, '--bootstrap', BOOTSTRAP, '--application-id', applicationId, '--input', topics.input, '--trigger', topics.trigger, '--status', topics.status, '--output', topics.output, '--guarantee', args.guarantee!, '--buffer-layout', args.layout!, '--state-dir', stateDir, '--drain-continue-ms', '1', '--prop', 'session.timeout.ms=10000', '--prop', 'heartbeat.interval.ms=2500'],
+    [`-Xmx${args.xmx}`, '-jar', jar, '--bootstrap', BOOTSTRAP, '--application-id', applicationId, '--input', topics.input, '--trigger', topics.trigger, '--status', topics.status, '--output', topics.output, '--guarantee', args.guarantee!, '--buffer-layout', args.layout!, '--state-dir', stateDir, '--drain-continue-ms', '1', '--prop', 'session.timeout.ms=10000', '--prop', 'heartbeat.interval.ms=2500'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   peer = child;
@@ -177,6 +194,17 @@ function startPeer(): Promise<void> {
       reject(new Error(`the peer exited (${code}) before READY`));
     });
   });
+}
+
+/** The peer's peak resident memory so far. */
+function memory(): string {
+  try {
+    const status = readFileSync(`/proc/${peer!.pid}/status`, 'utf8');
+    const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+    return `VmHWM ${Math.round(kb('VmHWM') / 1024)} MB, RssAnon ${Math.round(kb('RssAnon') / 1024)} MB`;
+  } catch {
+    return 'memory: n/a';
+  }
 }
 
 async function main(): Promise<void> {
@@ -205,12 +233,12 @@ async function main(): Promise<void> {
   await pause(PAUSED);
   await pause(STRANDED);
   await sleep(3000);
-  await events([PAUSED, STRANDED], 300);
+  await events([PAUSED, STRANDED], HELD);
   await events(ACTIVE_KEYS, 50);
 
   // 3. Held: only the ACTIVE keys' new events come out.
   const activeTotal = before + ACTIVE_KEYS.length * 50;
-  await waitForOutput(activeTotal, 30_000);
+  await waitForOutput(activeTotal, slack(30_000));
   await sleep(2500); // a paused key's event, if it leaked, has had time to come out too
   const held = await readOutput();
   for (const key of [PAUSED, STRANDED]) {
@@ -218,7 +246,17 @@ async function main(): Promise<void> {
     if (leaked > 0) problems.push(`${key}: ${leaked} events written while PAUSED came out before the resume`);
   }
   if (held.length !== activeTotal) problems.push(`before the resume: ${held.length} records out, expected ${activeTotal}`);
-  log(`held: ${held.length} records out, none of the paused keys' 600 since the pause`);
+  if (problems.length === 0) log(`held: ${held.length} records out, none of the paused keys' ${2 * HELD} since the pause`);
+
+  // Everything written so far taken in (buffered or out) before the resume: the peer holds them all.
+  const group = await GroupProgress.open(BOOTSTRAP, applicationId, topics.input, PARTITIONS);
+  try {
+    const writtenSoFar = [...written.values()].reduce((sum, list) => sum + list.length, 0);
+    await group.reach(writtenSoFar, 'the peer taking in the input', slack(60_000));
+  } finally {
+    await group.close();
+  }
+  log(`${(2 * HELD).toLocaleString('en-US')} events held; peer ${memory()}`);
 
   // 4. Resume: `paused` with a command (as our service), `stranded` with the status only.
   await resume(PAUSED, true);
@@ -226,7 +264,7 @@ async function main(): Promise<void> {
   await events([PAUSED, STRANDED, ...ACTIVE_KEYS], 100);
 
   const total = [...written.values()].reduce((sum, list) => sum + list.length, 0);
-  const reached = await waitForOutput(total, 60_000);
+  const reached = await waitForOutput(total, slack(60_000));
   await sleep(1500); // anything extra (a repeat) would be out by now
   const out = await readOutput();
   log(`after the resume: ${out.length} records out of ${total} written (read_committed end ${reached})`);
@@ -249,6 +287,7 @@ async function main(): Promise<void> {
   }
   for (const key of got.keys()) if (!written.has(key)) problems.push(`unexpected key ${key} on the output`);
 
+  log(`peer ${memory()}`);
   // 6. SIGTERM: a clean close, exit code 0.
   peer!.kill('SIGTERM');
   const code = await Promise.race([peerExit!, sleep(45_000).then(() => 'timeout' as const)]);
