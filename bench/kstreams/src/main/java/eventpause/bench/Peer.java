@@ -14,6 +14,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
@@ -43,7 +46,11 @@ public final class Peer {
   static final String STATUS_STORE = "status";
   static final String BUFFER_STORE = "buffer";
   static final String DIRTY_STORE = "dirty";
+  static final String STATUS_OFFSET_HEADER = "ep-status-offset";
+  static final long CLOSE_TIMEOUT_SECONDS = 30;
   static final byte[] PAUSED = "\"PAUSED\"".getBytes(StandardCharsets.UTF_8);
+  static final byte[] ACTIVE = "\"ACTIVE\"".getBytes(StandardCharsets.UTF_8);
+  static final ObjectMapper JSON = new ObjectMapper();
 
   private Peer() {}
 
@@ -156,26 +163,52 @@ public final class Peer {
     return t;
   }
 
-  /** Keeps the global status store: PAUSED is stored, anything else (ACTIVE, tombstone) removes the key. */
+  /**
+   * Keeps the global status store. Only PAUSED keys are kept, as [offset][timestamp] of their status
+   * record (a resume command compares them with its own position, as event-pause does); ACTIVE and
+   * tombstones remove the key; a record that is no status (not "ACTIVE"/"PAUSED") is ignored, as
+   * event-pause's status table ignores it.
+   */
   static final class StatusApplier implements Processor<String, byte[], Void, Void> {
+    private ProcessorContext<Void, Void> context;
     private KeyValueStore<String, byte[]> store;
 
     @Override
     public void init(ProcessorContext<Void, Void> context) {
+      this.context = context;
       store = context.getStateStore(STATUS_STORE);
     }
 
     @Override
     public void process(Record<String, byte[]> record) {
       if (record.key() == null) return;
-      if (record.value() != null && Arrays.equals(record.value(), PAUSED)) store.put(record.key(), PAUSED);
-      else store.delete(record.key());
+      Boolean paused = decodeStatus(record.value());
+      if (paused == null) return;
+      if (paused) {
+        long offset = context.recordMetadata().map(m -> m.offset()).orElse(-1L);
+        store.put(record.key(), ByteBuffer.allocate(16).putLong(offset).putLong(record.timestamp()).array());
+      } else {
+        store.delete(record.key());
+      }
     }
+  }
+
+  /** true: PAUSED; false: ACTIVE (or a tombstone); null: not a status. As wire.ts decodeStatus. */
+  static Boolean decodeStatus(byte[] value) {
+    if (value == null || value.length == 0 || Arrays.equals(value, ACTIVE)) return false;
+    if (Arrays.equals(value, PAUSED)) return true;
+    try {
+      JsonNode node = JSON.readTree(value);
+      if (node != null && node.isTextual() && node.asText().equals("PAUSED")) return true;
+      if (node != null && node.isTextual() && node.asText().equals("ACTIVE")) return false;
+    } catch (Exception e) {
+      // not JSON: not a status
+    }
+    return null;
   }
 
   /** The seed's decision tree: resume -> drain; PAUSED -> buffer; ACTIVE with a buffer -> drain, then forward. */
   static final class PauseProcessor implements Processor<String, byte[], String, byte[]> {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private final Options o;
     private final boolean list;
     private ProcessorContext<String, byte[]> context;
@@ -210,8 +243,9 @@ public final class Peer {
       if (key == null) return;
       String topic = context.recordMetadata().map(m -> m.topic()).orElse("");
       if (topic.equals(o.trigger)) {
-        // A resume command drains the key's buffer at once (the original: all of it).
-        if (isCommand(record.value()) && dirty.get(key) != null) drain(key, Integer.MAX_VALUE);
+        // A resume command drains the key's buffer at once (the original: all of it), unless a
+        // pause written after it is already in the status store (event-pause: rule 3).
+        if (isCommand(record.value()) && dirty.get(key) != null && !outranked(key, record)) drain(key, Integer.MAX_VALUE);
         return;
       }
       if (!isEvent(record.value())) return; // event-pause dead-letters these; the bench sends none
@@ -238,6 +272,29 @@ public final class Peer {
       strandedLeft = left;
     }
 
+    /**
+     * Whether the key's status is a PAUSED written after this command. Our service names the
+     * offset of the ACTIVE record it wrote just before the command (header ep-status-offset); a
+     * command without it is placed by timestamps. The same test as event-pause's commandPosition.
+     */
+    private boolean outranked(String key, Record<String, byte[]> command) {
+      byte[] paused = status.get(key);
+      if (paused == null || paused.length < 16) return false;
+      ByteBuffer b = ByteBuffer.wrap(paused);
+      long pausedOffset = b.getLong();
+      long pausedTimestamp = b.getLong();
+      Header named = command.headers().lastHeader(STATUS_OFFSET_HEADER);
+      if (named != null && named.value() != null) {
+        try {
+          long offset = Long.parseLong(new String(named.value(), StandardCharsets.UTF_8));
+          if (offset >= 0) return pausedOffset > offset;
+        } catch (NumberFormatException e) {
+          // not a position: fall back to timestamps
+        }
+      }
+      return pausedTimestamp > command.timestamp();
+    }
+
     private static boolean isCommand(byte[] value) {
       try {
         JsonNode node = JSON.readTree(value);
@@ -261,22 +318,59 @@ public final class Peer {
     }
 
     private void append(String key, long offset, Record<String, byte[]> record) {
-      byte[] value = record.value();
+      byte[] event = encodeEvent(record);
       if (list) {
         // The original's layout: the key's whole list is read, extended and written back per event.
         Bytes k = prefix(key, 0);
         byte[] old = buffer.get(k);
         int oldLength = old == null ? 0 : old.length;
-        ByteBuffer b = ByteBuffer.allocate(oldLength + 12 + value.length);
+        ByteBuffer b = ByteBuffer.allocate(oldLength + 4 + event.length);
         if (old != null) b.put(old);
-        b.putLong(record.timestamp()).putInt(value.length).put(value);
+        b.putInt(event.length).put(event);
         buffer.put(k, b.array());
       } else {
-        ByteBuffer b = ByteBuffer.allocate(8 + value.length);
-        b.putLong(record.timestamp()).put(value);
-        buffer.put(entry(key, offset), b.array());
+        buffer.put(entry(key, offset), event);
       }
       dirty.put(key, 1L);
+    }
+
+    /** [timestamp][header count]([name length][name][value length or -1][value])*[value]: what the output record needs. */
+    private static byte[] encodeEvent(Record<String, byte[]> record) {
+      Header[] headers = record.headers().toArray();
+      int size = 8 + 4 + record.value().length;
+      byte[][] names = new byte[headers.length][];
+      for (int i = 0; i < headers.length; i++) {
+        names[i] = headers[i].key().getBytes(StandardCharsets.UTF_8);
+        size += 8 + names[i].length + (headers[i].value() == null ? 0 : headers[i].value().length);
+      }
+      ByteBuffer b = ByteBuffer.allocate(size).putLong(record.timestamp()).putInt(headers.length);
+      for (int i = 0; i < headers.length; i++) {
+        byte[] v = headers[i].value();
+        b.putInt(names[i].length).put(names[i]).putInt(v == null ? -1 : v.length);
+        if (v != null) b.put(v);
+      }
+      return b.put(record.value()).array();
+    }
+
+    /** The record encodeEvent stored, read from `b` up to `end`. */
+    private static Record<String, byte[]> decodeEvent(String key, ByteBuffer b, int end) {
+      long ts = b.getLong();
+      int count = b.getInt();
+      Headers headers = new RecordHeaders();
+      for (int i = 0; i < count; i++) {
+        byte[] name = new byte[b.getInt()];
+        b.get(name);
+        int length = b.getInt();
+        byte[] v = null;
+        if (length >= 0) {
+          v = new byte[length];
+          b.get(v);
+        }
+        headers.add(new String(name, StandardCharsets.UTF_8), v);
+      }
+      byte[] value = new byte[end - b.position()];
+      b.get(value);
+      return new Record<>(key, value, ts, headers);
     }
 
     /** Forwards up to `limit` of the key's events, oldest first, and removes them; true when none is left. */
@@ -287,10 +381,8 @@ public final class Peer {
         if (all != null) {
           ByteBuffer b = ByteBuffer.wrap(all);
           while (b.hasRemaining()) {
-            long ts = b.getLong();
-            byte[] value = new byte[b.getInt()];
-            b.get(value);
-            context.forward(new Record<>(key, value, ts));
+            int length = b.getInt();
+            context.forward(decodeEvent(key, b, b.position() + length));
           }
           buffer.delete(k);
         }
@@ -307,11 +399,7 @@ public final class Peer {
           done = !it.hasNext();
         }
         for (KeyValue<Bytes, byte[]> e : entries) {
-          ByteBuffer b = ByteBuffer.wrap(e.value);
-          long ts = b.getLong();
-          byte[] value = new byte[b.remaining()];
-          b.get(value);
-          context.forward(new Record<>(key, value, ts));
+          context.forward(decodeEvent(key, ByteBuffer.wrap(e.value), e.value.length));
           buffer.delete(e.key);
         }
         drained += entries.size();
@@ -352,10 +440,19 @@ public final class Peer {
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, o.threads);
     p.put(StreamsConfig.STATE_DIR_CONFIG, o.stateDir);
     p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, o.commitIntervalMs);
+    // --prop last: it may override any of the above. Client properties (session.timeout.ms, ...)
+    // go to every client Kafka Streams makes; prefix them (consumer., producer., ...) to aim.
     p.putAll(o.props);
 
-    KafkaStreams streams = new KafkaStreams(topology(o), p);
-    CountDownLatch stopped = new CountDownLatch(1);
+    KafkaStreams streams;
+    try {
+      streams = new KafkaStreams(topology(o), p);
+    } catch (Exception e) {
+      System.err.println("kstreams-peer: cannot start Kafka Streams: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    CountDownLatch stop = new CountDownLatch(1);
     AtomicBoolean ready = new AtomicBoolean();
     AtomicBoolean failed = new AtomicBoolean();
     streams.setStateListener((now, before) -> {
@@ -365,7 +462,7 @@ public final class Peer {
       }
       if (now == KafkaStreams.State.ERROR) {
         failed.set(true);
-        stopped.countDown();
+        stop.countDown();
       }
     });
     streams.setUncaughtExceptionHandler(e -> {
@@ -373,15 +470,28 @@ public final class Peer {
       e.printStackTrace();
       return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     });
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      streams.close(Duration.ofSeconds(30));
-      stopped.countDown();
-    }));
-    streams.start();
-    stopped.await();
+    // SIGTERM / SIGINT: close here, on the main thread, and exit 0 (a JVM ended by a shutdown
+    // hook exits 143). The handlers replace the JVM's, so no shutdown hook runs for them.
+    for (String signal : new String[] {"TERM", "INT"}) {
+      sun.misc.Signal.handle(new sun.misc.Signal(signal), s -> stop.countDown());
+    }
+    try {
+      streams.start();
+    } catch (Exception e) {
+      System.err.println("kstreams-peer: cannot start Kafka Streams: " + e);
+      System.exit(1);
+      return;
+    }
+    stop.await();
+    boolean closed = streams.close(Duration.ofSeconds(CLOSE_TIMEOUT_SECONDS));
     if (failed.get()) {
-      streams.close(Duration.ofSeconds(10));
+      System.err.println("kstreams-peer: Kafka Streams is in state ERROR (see the log above); exiting 1");
       System.exit(1);
     }
+    if (!closed) {
+      System.err.println("kstreams-peer: Kafka Streams did not close within " + CLOSE_TIMEOUT_SECONDS + " s; exiting 1");
+      System.exit(1);
+    }
+    System.exit(0);
   }
 }
