@@ -16,7 +16,7 @@
  * hands over the partitions until the sink's read_committed end offsets account for every record.
  * Pipe and processor run in this process, one after the other: the CPU column is this process's
  * CPU time (user + system, every thread: librdkafka's included) over the same window, per event.
- * --cpu-prof-dir writes a V8 CPU profile of each processor run on the active path (the same
+ * --cpu-prof-dir writes a V8 CPU profile of each run on the active path, processor and pipe (the same
  * profiler as `node --cpu-prof`); bench/profile-summary.ts prints its top self-time functions.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ if (args.help) {
   console.log('usage: npm run bench:pipeline -- [--active N=1000000] [--drain M=1000000] [--guarantee exactly_once|at_least_once|both]');
   console.log('                                [--active-only] [--cpu-prof-dir DIR]');
   console.log('  --active-only       only the active path (no large buffer, no latency probe)');
-  console.log('  --cpu-prof-dir DIR  a V8 CPU profile of each processor run on the active path, DIR/<guarantee>-active.cpuprofile');
+  console.log('  --cpu-prof-dir DIR  V8 CPU profiles of the active path: DIR/<guarantee>-active.cpuprofile (processor), -pipe (raw pipe)');
   console.log('                      (node backend/bench/profile-summary.ts FILE prints the top self-time functions)');
   console.log('the CPU column is process CPU time (user + system, all threads) per event over the measured window');
   console.log(`needs a broker at KAFKA_BROKERS (default ${BROKERS}); scripts/start_infra.sh starts one`);
@@ -72,6 +72,7 @@ const PRODUCER: ClientConfig = {
   'linger.ms': 5,
   'queue.buffering.max.messages': 500_000,
   'batch.num.messages': 10_000,
+  'queue.buffering.max.kbytes': 32 * 1024,
 };
 const silent = pino({ level: 'warn' });
 const stateRoot = mkdtempSync(path.join(tmpdir(), 'ep-bench-'));
@@ -312,7 +313,7 @@ async function probeLatency(admin: ClientAdmin, test: TestFlow, partition: numbe
   return latencies;
 }
 
-function percentiles(values: number[]): { p50: number; p99: number; max: number; n: number } {
+function percentiles(values: readonly number[]): { p50: number; p99: number; max: number; n: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
   return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, n: sorted.length };
@@ -335,7 +336,8 @@ async function activePath(admin: ClientAdmin, mode: ProcessingGuarantee): Promis
   await admin.createTopics([{ name: pipeSink, partitions: PARTITIONS }]);
   await preload(test.flow.topics.main, ACTIVE_EVENTS, (i) => `key-${i % ACTIVE_KEYS}`);
 
-  const pipe = await rawPipe(admin, test.flow.topics.main, pipeSink, ACTIVE_EVENTS, mode);
+  const pipeProfile = CPU_PROF_DIR === undefined ? undefined : path.join(CPU_PROF_DIR, `${mode}-pipe.cpuprofile`);
+  const pipe = await profiled(pipeProfile, () => rawPipe(admin, test.flow.topics.main, pipeSink, ACTIVE_EVENTS, mode));
   progress(`  raw pipe: ${rate(pipe.rate)}, ${micros(pipe.cpuMicros)} CPU/event`);
   const profile = CPU_PROF_DIR === undefined ? undefined : path.join(CPU_PROF_DIR, `${mode}-active.cpuprofile`);
   const { processor, cpuMicros } = await profiled(profile, async () => {
@@ -345,6 +347,9 @@ async function activePath(admin: ClientAdmin, mode: ProcessingGuarantee): Promis
     const cpuAtStart = cpuSeconds();
     const finished = await committedCount(admin, test.flow.topics.output, PARTITIONS, ACTIVE_EVENTS);
     const cpu = cpuSeconds() - cpuAtStart;
+    const { commits, commitLatenciesMs } = engine.metrics();
+    const latency = percentiles(commitLatenciesMs);
+    progress(`  ${commits} commits, commit p50 ${ms(latency.p50)} p99 ${ms(latency.p99)} max ${ms(latency.max)} (last ${latency.n})`);
     await engine.stop();
     return { processor: ACTIVE_EVENTS / ((finished - started) / 1000), cpuMicros: (cpu / ACTIVE_EVENTS) * 1e6 };
   });
