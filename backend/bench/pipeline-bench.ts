@@ -2,7 +2,8 @@
  * Processor throughput and latency on the local broker, each figure beside a baseline measured in
  * the same run (a raw consume -> produce pipe with the same Kafka client and producer settings):
  *
- *   npm run bench -- [--active N] [--drain M] [--guarantee exactly_once|at_least_once|both]
+ *   npm run bench:pipeline -- [--active N] [--drain M] [--guarantee exactly_once|at_least_once|both]
+ *                             [--active-only] [--cpu-prof-dir DIR]
  *
  * Per guarantee:
  *   1. active path: N events over 1000 ACTIVE keys, 6 partitions. Raw pipe vs the processor.
@@ -13,8 +14,13 @@
  *
  * Rates are measured the same way for pipe and processor: from the moment the consumer group
  * hands over the partitions until the sink's read_committed end offsets account for every record.
+ * Pipe and processor run in this process, one after the other: the CPU column is this process's
+ * CPU time (user + system, every thread: librdkafka's included) over the same window, per event.
+ * --cpu-prof-dir writes a V8 CPU profile of each run on the active path, processor and pipe (the same
+ * profiler as `node --cpu-prof`); bench/profile-summary.ts prints its top self-time functions.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,11 +37,18 @@ const { values: args } = parseArgs({
     active: { type: 'string', default: '1000000' },
     drain: { type: 'string', default: '1000000' },
     guarantee: { type: 'string', default: 'both' },
+    'active-only': { type: 'boolean', default: false },
+    'cpu-prof-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log('usage: npm run bench -- [--active N=1000000] [--drain M=1000000] [--guarantee exactly_once|at_least_once|both]');
+  console.log('usage: npm run bench:pipeline -- [--active N=1000000] [--drain M=1000000] [--guarantee exactly_once|at_least_once|both]');
+  console.log('                                [--active-only] [--cpu-prof-dir DIR]');
+  console.log('  --active-only       only the active path (no large buffer, no latency probe)');
+  console.log('  --cpu-prof-dir DIR  V8 CPU profiles of the active path: DIR/<guarantee>-active.cpuprofile (processor), -pipe (raw pipe)');
+  console.log('                      (node backend/bench/profile-summary.ts FILE prints the top self-time functions)');
+  console.log('the CPU column is process CPU time (user + system, all threads) per event over the measured window');
   console.log(`needs a broker at KAFKA_BROKERS (default ${BROKERS}); scripts/start_infra.sh starts one`);
   process.exit(0);
 }
@@ -47,6 +60,9 @@ const PARTITIONS = 6;
 const ACTIVE_KEYS = 1000;
 const COMMIT_INTERVAL_MS = 100;
 const PROBE_EVERY_MS = 20;
+const ACTIVE_ONLY = args['active-only'] === true;
+const CPU_PROF_DIR = args['cpu-prof-dir'] === undefined ? undefined : path.resolve(args['cpu-prof-dir']);
+if (CPU_PROF_DIR !== undefined) mkdirSync(CPU_PROF_DIR, { recursive: true });
 
 /** The processor's producer settings (flow-member.ts), so that the pipe is a like-for-like baseline. */
 const PRODUCER: ClientConfig = {
@@ -56,6 +72,7 @@ const PRODUCER: ClientConfig = {
   'linger.ms': 5,
   'queue.buffering.max.messages': 500_000,
   'batch.num.messages': 10_000,
+  'queue.buffering.max.kbytes': 32 * 1024,
 };
 const silent = pino({ level: 'warn' });
 const stateRoot = mkdtempSync(path.join(tmpdir(), 'ep-bench-'));
@@ -69,6 +86,29 @@ function positive(name: string, raw: string | undefined): number {
 function guarantee(raw: string | undefined): ProcessingGuarantee {
   if (raw === 'exactly_once' || raw === 'at_least_once') return raw;
   throw new Error(`--guarantee must be exactly_once, at_least_once or both, got ${raw}`);
+}
+
+/** Process CPU seconds (user + system) since start. */
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+/** A V8 CPU profile of this process while `run` runs, written to `file` (the profiler of `node --cpu-prof`). */
+async function profiled<T>(file: string | undefined, run: () => Promise<T>): Promise<T> {
+  if (file === undefined) return run();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+    progress(`  CPU profile: ${file}`);
+  }
 }
 
 function progress(message: string): void {
@@ -124,9 +164,10 @@ async function committedCount(admin: ClientAdmin, topic: string, partitions: num
  * a transaction with the offsets under exactly_once, flush then commit under at_least_once.
  * Returns events per second.
  */
-async function rawPipe(admin: ClientAdmin, source: string, sink: string, count: number, mode: ProcessingGuarantee): Promise<number> {
+async function rawPipe(admin: ClientAdmin, source: string, sink: string, count: number, mode: ProcessingGuarantee): Promise<Measured> {
   const exactlyOnce = mode === 'exactly_once';
   let startedAt: number | undefined;
+  let cpuAtStart = 0;
   const consumer = new ClientConsumer(
     {
       ...CLIENT,
@@ -139,14 +180,18 @@ async function rawPipe(admin: ClientAdmin, source: string, sink: string, count: 
     (kind, partitions) => {
       if (kind === 'assign') {
         consumer.assign(partitions);
-        startedAt ??= performance.now();
+        if (startedAt === undefined) {
+          startedAt = performance.now();
+          cpuAtStart = cpuSeconds();
+        }
       } else consumer.unassign();
     },
   );
   const producer = new ClientProducer({
     ...PRODUCER,
     'client.id': 'bench-pipe',
-    ...(exactlyOnce ? { 'transactional.id': randomId('bench-pipe-tx'), 'transaction.timeout.ms': 10_000 } : { dr_cb: true }),
+    // at_least_once: failed deliveries only are reported, as the processor's producer (guarantees.ts).
+    ...(exactlyOnce ? { 'transactional.id': randomId('bench-pipe-tx'), 'transaction.timeout.ms': 10_000 } : { dr_cb: true, 'delivery.report.only.error': true }),
   });
   await producer.connect();
   if (exactlyOnce) {
@@ -193,9 +238,17 @@ async function rawPipe(admin: ClientAdmin, source: string, sink: string, count: 
   }
   await commit();
   const finishedAt = await done;
+  const cpu = cpuSeconds() - cpuAtStart;
   await consumer.disconnect();
   await producer.disconnect();
-  return count / ((finishedAt - startedAt!) / 1000);
+  return { rate: count / ((finishedAt - startedAt!) / 1000), cpuMicros: (cpu / count) * 1e6 };
+}
+
+interface Measured {
+  /** Events per second. */
+  readonly rate: number;
+  /** Process CPU time per event, µs. */
+  readonly cpuMicros: number;
 }
 
 async function startEngine(test: TestFlow, mode: ProcessingGuarantee): Promise<KafkaEngine> {
@@ -260,16 +313,18 @@ async function probeLatency(admin: ClientAdmin, test: TestFlow, partition: numbe
   return latencies;
 }
 
-function percentiles(values: number[]): { p50: number; p99: number; max: number; n: number } {
+function percentiles(values: readonly number[]): { p50: number; p99: number; max: number; n: number } {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
   return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, n: sorted.length };
 }
 
 const rows: string[] = [];
-function row(guaranteeName: string, what: string, processor: string, baseline: string, ratio: string): void {
-  rows.push(`| ${guaranteeName} | ${what} | ${processor} | ${baseline} | ${ratio} |`);
+function row(guaranteeName: string, what: string, processor: string, baseline: string, ratio: string, cpu?: { processor: number; baseline: number }): void {
+  const cpuCells = cpu === undefined ? '| | |' : `| ${micros(cpu.processor)} | ${micros(cpu.baseline)} |`;
+  rows.push(`| ${guaranteeName} | ${what} | ${processor} | ${baseline} | ${ratio} ${cpuCells}`);
 }
+const micros = (value: number): string => `${value.toFixed(1)} µs`;
 const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')} ev/s`;
 const ms = (value: number): string => `${value.toFixed(0)} ms`;
 
@@ -281,15 +336,28 @@ async function activePath(admin: ClientAdmin, mode: ProcessingGuarantee): Promis
   await admin.createTopics([{ name: pipeSink, partitions: PARTITIONS }]);
   await preload(test.flow.topics.main, ACTIVE_EVENTS, (i) => `key-${i % ACTIVE_KEYS}`);
 
-  const pipe = await rawPipe(admin, test.flow.topics.main, pipeSink, ACTIVE_EVENTS, mode);
-  progress(`  raw pipe: ${rate(pipe)}`);
-  const engine = await startEngine(test, mode);
-  const started = performance.now();
-  const finished = await committedCount(admin, test.flow.topics.output, PARTITIONS, ACTIVE_EVENTS);
-  const processor = ACTIVE_EVENTS / ((finished - started) / 1000);
-  await engine.stop();
-  progress(`  processor: ${rate(processor)}`);
-  row(mode, `active path, ${ACTIVE_EVENTS.toLocaleString('en-US')} events`, rate(processor), rate(pipe), (processor / pipe).toFixed(2));
+  const pipeProfile = CPU_PROF_DIR === undefined ? undefined : path.join(CPU_PROF_DIR, `${mode}-pipe.cpuprofile`);
+  const pipe = await profiled(pipeProfile, () => rawPipe(admin, test.flow.topics.main, pipeSink, ACTIVE_EVENTS, mode));
+  progress(`  raw pipe: ${rate(pipe.rate)}, ${micros(pipe.cpuMicros)} CPU/event`);
+  const profile = CPU_PROF_DIR === undefined ? undefined : path.join(CPU_PROF_DIR, `${mode}-active.cpuprofile`);
+  const { processor, cpuMicros } = await profiled(profile, async () => {
+    // The window of the rate: from the engine's start (its flows joining their groups) to the last record.
+    const engine = await startEngine(test, mode);
+    const started = performance.now();
+    const cpuAtStart = cpuSeconds();
+    const finished = await committedCount(admin, test.flow.topics.output, PARTITIONS, ACTIVE_EVENTS);
+    const cpu = cpuSeconds() - cpuAtStart;
+    const { commits, commitLatenciesMs } = engine.metrics();
+    const latency = percentiles(commitLatenciesMs);
+    progress(`  ${commits} commits, commit p50 ${ms(latency.p50)} p99 ${ms(latency.p99)} max ${ms(latency.max)} (last ${latency.n})`);
+    await engine.stop();
+    return { processor: ACTIVE_EVENTS / ((finished - started) / 1000), cpuMicros: (cpu / ACTIVE_EVENTS) * 1e6 };
+  });
+  progress(`  processor: ${rate(processor)}, ${micros(cpuMicros)} CPU/event`);
+  row(mode, `active path, ${ACTIVE_EVENTS.toLocaleString('en-US')} events`, rate(processor), rate(pipe.rate), (processor / pipe.rate).toFixed(2), {
+    processor: cpuMicros,
+    baseline: pipe.cpuMicros,
+  });
 }
 
 async function largeBuffer(admin: ClientAdmin, mode: ProcessingGuarantee): Promise<void> {
@@ -306,7 +374,7 @@ async function largeBuffer(admin: ClientAdmin, mode: ProcessingGuarantee): Promi
   await control.send(test.flow.topics.status, undefined, Buffer.from(hot), encodeStatus('PAUSED'), undefined, []);
   await preload(test.flow.topics.main, DRAIN_EVENTS, () => hot);
 
-  const pipe = await rawPipe(admin, test.flow.topics.main, pipeSink, DRAIN_EVENTS, mode);
+  const { rate: pipe } = await rawPipe(admin, test.flow.topics.main, pipeSink, DRAIN_EVENTS, mode);
   progress(`  raw pipe (one partition): ${rate(pipe)}`);
 
   const engine = await startEngine(test, mode);
@@ -367,18 +435,19 @@ async function main(): Promise<void> {
   try {
     for (const mode of GUARANTEES) {
       await activePath(admin, mode);
-      await largeBuffer(admin, mode);
+      if (!ACTIVE_ONLY) await largeBuffer(admin, mode);
     }
   } finally {
     admin.disconnect();
     rmSync(stateRoot, { recursive: true, force: true });
   }
   console.log(`\nevent-pause benchmark, Kafka at ${BROKERS}, Node ${process.version}, ${new Date().toISOString()} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  console.log('\n| guarantee | measure | processor | baseline (same run) | ratio |');
-  console.log('| --- | --- | --- | --- | --- |');
+  console.log('\n| guarantee | measure | processor | baseline (same run) | ratio | processor CPU/event | baseline CPU/event |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const line of rows) console.log(line);
   console.log('\nbaseline for rates: raw consume -> produce pipe, same client and producer settings, same commit interval');
   console.log('baseline for latency: the same probe with no drain running');
+  console.log('CPU/event: this process (pipe or processor, one at a time), user + system time over the measured window');
 }
 
 await main();

@@ -52,6 +52,214 @@ export function decodeEvent(value: Buffer | null): Decoded<Event> {
   return { ok: true, value: event as unknown as Event };
 }
 
+/**
+ * Why `value` is not a valid event, or undefined when it is: the same verdict and message as
+ * `decodeEvent`, without building the string and the object tree for the valid ones (the
+ * pass-through path forwards the bytes and never looks inside). A byte scanner checks exactly
+ * what `decodeEvent` checks: the whole value is JSON (RFC 8259, as JSON.parse takes it after a
+ * UTF-8 decode that replaces malformed sequences), the top level is an object, its last `id` is
+ * a non-empty string and its last `timestamp`, if any, a number or null. Whatever the scanner
+ * does not accept (invalid input, an escaped top-level key) goes to `decodeEvent`, which decides
+ * and says why; test/processor/event-validation.test.ts compares both on edge and random inputs.
+ */
+export function eventError(value: Buffer | null): string | undefined {
+  if (value !== null && isPlainValidEvent(value)) return undefined;
+  const decoded = decodeEvent(value);
+  return decoded.ok ? undefined : decoded.error;
+}
+
+/**
+ * True only for a value `decodeEvent` accepts. False for everything else and for the rare valid
+ * forms it leaves to `decodeEvent` (a top-level key written with escapes). Exported for tests.
+ */
+export function isPlainValidEvent(b: Uint8Array): boolean {
+  const n = b.length;
+  let i = skipSpace(b, 0);
+  if (b[i] !== OPEN_BRACE) return false;
+  i = skipSpace(b, i + 1);
+  let idOk = false;
+  let timestampOk = true;
+  for (;;) {
+    if (b[i] !== QUOTE) return false;
+    const keyStart = i + 1;
+    i = scanString(b, i);
+    if (i < 0) return false;
+    const keyLength = i - 1 - keyStart;
+    let field = FIELD_OTHER;
+    for (let k = keyStart; k < i - 1; k++) if (b[k] === BACKSLASH) return false; // decodeEvent reads the key
+    if (keyLength === 2 && b[keyStart] === 0x69 && b[keyStart + 1] === 0x64) field = FIELD_ID;
+    else if (keyLength === 9 && matches(b, keyStart, TIMESTAMP)) field = FIELD_TIMESTAMP;
+    i = skipSpace(b, i);
+    if (b[i] !== COLON) return false;
+    i = skipSpace(b, i + 1);
+    const first = b[i];
+    const start = i;
+    i = scanValue(b, i);
+    if (i < 0) return false;
+    // Duplicate keys: JSON.parse keeps the last value, so the last one decides.
+    if (field === FIELD_ID) idOk = first === QUOTE && i - start > 2;
+    else if (field === FIELD_TIMESTAMP) timestampOk = first === MINUS || (first !== undefined && first >= DIGIT_0 && first <= DIGIT_9) || first === 0x6e;
+    i = skipSpace(b, i);
+    if (b[i] === COMMA) {
+      i = skipSpace(b, i + 1);
+      continue;
+    }
+    if (b[i] !== CLOSE_BRACE) return false;
+    return skipSpace(b, i + 1) === n && idOk && timestampOk;
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const MINUS = 0x2d;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const FIELD_OTHER = 0;
+const FIELD_ID = 1;
+const FIELD_TIMESTAMP = 2;
+const TIMESTAMP = Buffer.from('timestamp');
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NULL = Buffer.from('null');
+/** Open containers of the value being scanned (1 object, 2 array); grows for deep nesting. */
+let containers = new Uint8Array(64);
+
+function matches(b: Uint8Array, at: number, word: Uint8Array): boolean {
+  if (at + word.length > b.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[at + k] !== word[k]) return false;
+  return true;
+}
+
+/** JSON whitespace is these four characters only. */
+function skipSpace(b: Uint8Array, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+    else return i;
+  }
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= DIGIT_0 && c <= DIGIT_9) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
+}
+
+/**
+ * `b[i]` is a quote: the index after the closing quote, or -1. Bytes from 0x80 up are taken as
+ * they are: malformed UTF-8 decodes to U+FFFD, and no byte below 0x80 is ever part of a
+ * multi-byte sequence, so a quote, a backslash or a control character is always itself.
+ */
+function scanString(b: Uint8Array, i: number): number {
+  const n = b.length;
+  for (i++; i < n; i++) {
+    const c = b[i]!;
+    if (c === QUOTE) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === BACKSLASH) {
+      const e = b[++i];
+      if (e === 0x75) {
+        if (!isHex(b[i + 1]) || !isHex(b[i + 2]) || !isHex(b[i + 3]) || !isHex(b[i + 4])) return -1;
+        i += 4;
+      } else if (!(e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+        return -1;
+      }
+    }
+  }
+  return -1;
+}
+
+/** -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? from `i`: the index after it, or -1. */
+function scanNumber(b: Uint8Array, i: number): number {
+  if (b[i] === MINUS) i++;
+  let c = b[i];
+  if (c === DIGIT_0) i++;
+  else if (c !== undefined && c > DIGIT_0 && c <= DIGIT_9) {
+    do c = b[++i];
+    while (c !== undefined && c >= DIGIT_0 && c <= DIGIT_9);
+  } else return -1;
+  if (b[i] === 0x2e) {
+    c = b[++i];
+    if (c === undefined || c < DIGIT_0 || c > DIGIT_9) return -1;
+    do c = b[++i];
+    while (c !== undefined && c >= DIGIT_0 && c <= DIGIT_9);
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    c = b[++i];
+    if (c === 0x2b || c === MINUS) c = b[++i];
+    if (c === undefined || c < DIGIT_0 || c > DIGIT_9) return -1;
+    do c = b[++i];
+    while (c !== undefined && c >= DIGIT_0 && c <= DIGIT_9);
+  }
+  return i;
+}
+
+/** One JSON value at `i` (no leading space), nested containers without recursion: the index after it, or -1. */
+function scanValue(b: Uint8Array, i: number): number {
+  let depth = 0;
+  for (;;) {
+    // A value starts at i.
+    const c = b[i];
+    let object = false;
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      object = c === OPEN_BRACE;
+      i = skipSpace(b, i + 1);
+      if (b[i] === (object ? CLOSE_BRACE : CLOSE_BRACKET)) i++;
+      else {
+        if (depth === containers.length) {
+          const grown = new Uint8Array(depth * 2);
+          grown.set(containers);
+          containers = grown;
+        }
+        containers[depth++] = object ? 1 : 2;
+        if (object) {
+          i = member(b, i);
+          if (i < 0) return -1;
+        }
+        continue;
+      }
+    } else if (c === QUOTE) i = scanString(b, i);
+    else if (c === MINUS || (c !== undefined && c >= DIGIT_0 && c <= DIGIT_9)) i = scanNumber(b, i);
+    else if (c === 0x74) i = matches(b, i, TRUE) ? i + 4 : -1;
+    else if (c === 0x66) i = matches(b, i, FALSE) ? i + 5 : -1;
+    else if (c === 0x6e) i = matches(b, i, NULL) ? i + 4 : -1;
+    else return -1;
+    if (i < 0) return -1;
+    // After a value: close what ends here, then the next element or member.
+    for (;;) {
+      if (depth === 0) return i;
+      i = skipSpace(b, i);
+      const inObject = containers[depth - 1] === 1;
+      const d = b[i];
+      if (d === COMMA) {
+        i = skipSpace(b, i + 1);
+        if (inObject) {
+          i = member(b, i);
+          if (i < 0) return -1;
+        }
+        break;
+      }
+      if (d !== (inObject ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+      depth--;
+      i++;
+    }
+  }
+}
+
+/** `"name" :` and the space after: the index of the member's value, or -1. */
+function member(b: Uint8Array, i: number): number {
+  if (b[i] !== QUOTE) return -1;
+  i = scanString(b, i);
+  if (i < 0) return -1;
+  i = skipSpace(b, i);
+  if (b[i] !== COLON) return -1;
+  return skipSpace(b, i + 1);
+}
+
 export function encodeEvent(event: Event): Buffer {
   return Buffer.from(JSON.stringify({ id: event.id, data: event.data, timestamp: event.timestamp }));
 }

@@ -11,7 +11,7 @@
  * still has buffered events its new events join the back of the buffer (rules 3 and 7).
  */
 import { MAX_BUFFERED_KEY_BYTES } from '../model/errors.ts';
-import { decodeEvent, decodeResumeCommand, HEADERS, headerValue } from '../model/wire.ts';
+import { decodeResumeCommand, eventError, HEADERS, headerValue } from '../model/wire.ts';
 import type { BufferedEvent, InputKind, InputRecord, Processor, ProcessorContext, StatusEntry } from '../runtime/ports.ts';
 
 export interface PauseAwareOptions {
@@ -111,9 +111,10 @@ export class PauseAwareProcessor implements Processor {
       return;
     }
 
-    const event = decodeEvent(record.value);
-    if (!event.ok) {
-      ctx.deadLetter(record, 'INVALID_EVENT', event.error);
+    // Validated without a parse: the event's bytes are forwarded or buffered as they came.
+    const invalid = eventError(record.value);
+    if (invalid !== undefined) {
+      ctx.deadLetter(record, 'INVALID_EVENT', invalid);
       return;
     }
     if (ctx.status(key).status === 'PAUSED') {
