@@ -20,9 +20,11 @@ import { dashboardRoutes } from './dashboard.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { EventStream, type EventStreamOptions } from './event-stream.ts';
 import { CommitLatencyHistogram } from './metrics.ts';
+import { MetricsHistory, type MetricsHistoryOptions } from './metrics-history.ts';
 import { controlRoutes } from './routes/control.ts';
 import { eventRoutes } from './routes/events.ts';
 import { flowRoutes } from './routes/flows.ts';
+import { insightRoutes } from './routes/insights.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { MAX_KEY_LENGTH } from './schemas.ts';
 
@@ -34,12 +36,15 @@ export interface AppOptions {
   readonly settings: Settings;
   readonly logger?: Logger;
   readonly eventStream?: Partial<EventStreamOptions>;
+  readonly metricsHistory?: MetricsHistoryOptions;
 }
 
 export interface EventPauseAppOptions {
   readonly engine: FlowEngine;
   readonly settings: Settings;
   readonly eventStream?: Partial<EventStreamOptions>;
+  /** The charts' sampling (default: every 5 s, 15 minutes kept). */
+  readonly metricsHistory?: MetricsHistoryOptions;
 }
 
 export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = async (app, options) => {
@@ -81,11 +86,15 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
   const token = settings.http.apiToken;
   if (token !== undefined) app.addHook('onRequest', bearerGuard(token));
   app.addHook('preClose', async () => events.closeAll());
+  const history = new MetricsHistory(engine, options.metricsHistory);
+  app.addHook('onReady', async () => history.start());
+  app.addHook('onClose', async () => history.stop());
 
   await app.register(opsRoutes(ctx));
   await app.register(controlRoutes(ctx));
   await app.register(flowRoutes(ctx));
   await app.register(eventRoutes(ctx));
+  await app.register(insightRoutes(ctx, history));
   await app.register(dashboardRoutes());
 };
 
@@ -115,6 +124,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
     parseJson(request, text, done);
   });
 
-  void app.register(eventPauseApp, { engine: options.engine, settings: options.settings, eventStream: options.eventStream });
+  void app.register(eventPauseApp, { engine: options.engine, settings: options.settings, eventStream: options.eventStream, ...(options.metricsHistory === undefined ? {} : { metricsHistory: options.metricsHistory }) });
   return app as unknown as FastifyInstance;
 }

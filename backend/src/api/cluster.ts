@@ -103,6 +103,23 @@ export class Cluster {
     return [local(), ...remote];
   }
 
+  /**
+   * As fanOut, but an instance that does not answer is left out and named in `failed`: for
+   * figures, where part of the picture beats none.
+   */
+  async fanOutSettled<T>(request: FastifyRequest, path: string, local: () => T): Promise<{ answers: T[]; failed: string[] }> {
+    const urls = (await this.#engine.instances()).map(normalizeUrl);
+    const others = [...new Set(urls)].filter((url) => url !== this.#selfUrl);
+    const settled = await Promise.allSettled(others.map(async (url) => (await this.get(url, path, request)) as T));
+    const answers = [local()];
+    const failed: string[] = [];
+    settled.forEach((result, i) => {
+      if (result.status === 'fulfilled') answers.push(result.value);
+      else failed.push(others[i]!);
+    });
+    return { answers, failed };
+  }
+
   /** GETs `path` from the instance at `url`; any answer but 200 becomes an ApiError. */
   async get(url: string, path: string, request: FastifyRequest): Promise<unknown> {
     const answer = await this.#get(`${url}${path}`, request);

@@ -72,7 +72,31 @@ export class CommitLatencyHistogram {
   }
 }
 
-export function renderMetrics(engine: FlowEngine, histogram: CommitLatencyHistogram): string {
+/** Thresholds of stuck keys (Settings.alerts). */
+export interface StuckThresholds {
+  readonly stuckPausedMs: number;
+  readonly stuckBufferedEvents: number;
+}
+
+/** Keys of a flow paused longer than the threshold (replicated table) and this instance's keys holding more events than it. */
+export function stuckCounts(engine: FlowEngine, flowId: string, alerts: StuckThresholds, now: number): { pausedTooLong: number; bufferedTooMany: number } {
+  const table = engine.statusTable(flowId);
+  let pausedTooLong = 0;
+  for (const key of table.pausedKeyNames()) if (now - table.get(key).timestamp > alerts.stuckPausedMs) pausedTooLong++;
+  let bufferedTooMany = 0;
+  for (const partition of engine.localPartitions(flowId)) {
+    const buffer = engine.localBuffer(flowId, partition);
+    if (buffer === undefined) continue;
+    const visit = (_key: string, count: number): void => {
+      if (count > alerts.stuckBufferedEvents) bufferedTooMany++;
+    };
+    if (buffer.forEachKey !== undefined) buffer.forEachKey(visit);
+    else for (const key of buffer.keys()) visit(key, buffer.count(key));
+  }
+  return { pausedTooLong, bufferedTooMany };
+}
+
+export function renderMetrics(engine: FlowEngine, histogram: CommitLatencyHistogram, alerts?: StuckThresholds): string {
   const metrics = engine.metrics();
   histogram.update(metrics);
   const out = new Exposition();
@@ -93,10 +117,24 @@ export function renderMetrics(engine: FlowEngine, histogram: CommitLatencyHistog
   perFlow('event_pause_buffered_events', 'gauge', 'Events held in buffers of the tasks this instance owns.', (f) => f.bufferedEvents);
   perFlow('event_pause_paused_keys', 'gauge', 'Keys whose status is PAUSED (replicated table: the same on every instance).', (f) => f.pausedKeys);
   perFlow('event_pause_processed_events_total', 'counter', 'Input events processed by this instance.', (f) => f.processedEvents);
+  perFlow('event_pause_held_events_total', 'counter', 'Input events put into a buffer (key paused or still draining) by this instance.', (f) => f.heldEvents);
   perFlow('event_pause_drained_events_total', 'counter', 'Buffered events forwarded to the output topic by drains.', (f) => f.drainedEvents);
   perFlow('event_pause_dead_lettered_total', 'counter', 'Records routed to the dead-letter topic.', (f) => f.deadLettered);
   perFlow('event_pause_consumer_lag', 'gauge', 'Input records not yet processed, summed over this instance\'s tasks.', (f) => f.consumerLag);
   perFlow('event_pause_standby_lag', 'gauge', 'STANDBY_REPLICAS=1: changelog records not yet applied to this instance\'s standby stores (0 when off).', (f) => f.standbyLag ?? 0);
+  if (alerts !== undefined) {
+    out.family(
+      'event_pause_stuck_keys',
+      'gauge',
+      `Keys paused longer than STUCK_PAUSED_MINUTES (${alerts.stuckPausedMs / 60_000}; kind paused_too_long, the same on every instance) or holding more than STUCK_BUFFERED_EVENTS (${alerts.stuckBufferedEvents}; kind buffered_too_many, this instance's tasks).`,
+    );
+    const now = Date.now();
+    for (const flow of metrics.flows) {
+      const counts = stuckCounts(engine, flow.flowId, alerts, now);
+      out.sample('event_pause_stuck_keys', { flow: flow.flowId, kind: 'paused_too_long' }, counts.pausedTooLong);
+      out.sample('event_pause_stuck_keys', { flow: flow.flowId, kind: 'buffered_too_many' }, counts.bufferedTooMany);
+    }
+  }
   out.family('event_pause_commits_total', 'counter', 'Commits (transactions or offset commits) made by this instance.');
   out.sample('event_pause_commits_total', {}, metrics.commits);
   out.family('event_pause_commit_latency_ms', 'histogram', 'Commit latency in milliseconds.');

@@ -60,6 +60,13 @@ export interface Settings {
   readonly kafkaBrokers: string | undefined;
   /** Extra librdkafka properties (KAFKA_CONFIG, KAFKA_CONSUMER_CONFIG, KAFKA_PRODUCER_CONFIG). */
   readonly kafkaClientConfig: KafkaClientProperties;
+  /** Stuck-key alerts (console, /metrics, /api/v1/flows/{flow}/stuck-keys). */
+  readonly alerts: {
+    /** A key paused longer than this is stuck (STUCK_PAUSED_MINUTES). */
+    readonly stuckPausedMs: number;
+    /** A key holding more events than this is stuck (STUCK_BUFFERED_EVENTS). */
+    readonly stuckBufferedEvents: number;
+  };
   readonly http: {
     readonly host: string;
     readonly port: number;
@@ -142,6 +149,11 @@ export function repoRoot(): string {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** Default STUCK_PAUSED_MINUTES: a key paused for a day is worth a look. */
+export const DEFAULT_STUCK_PAUSED_MINUTES = 24 * 60;
+/** Default STUCK_BUFFERED_EVENTS. */
+export const DEFAULT_STUCK_BUFFERED_EVENTS = 10_000;
 
 function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -288,6 +300,10 @@ export function loadSettings(env: Env = process.env): Settings {
       statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
       stateDir: env.STATE_DIR ?? path.resolve('.data', 'state'),
       standbyReplicas: standbyReplicas(env),
+    },
+    alerts: {
+      stuckPausedMs: intSetting(env, 'STUCK_PAUSED_MINUTES', DEFAULT_STUCK_PAUSED_MINUTES, 1, 525_600) * 60_000,
+      stuckBufferedEvents: intSetting(env, 'STUCK_BUFFERED_EVENTS', DEFAULT_STUCK_BUFFERED_EVENTS, 1, 1_000_000_000),
     },
     http: { host, port, apiToken, corsOrigins, advertisedUrl },
   };

@@ -31,6 +31,18 @@ export interface StoredRecord {
   readonly timestamp: number;
 }
 
+/** Narrows `recent` to one partition, one key, or the records before an offset. */
+export interface RecentScope {
+  readonly partition?: number;
+  /** Only this key's records (looked for among the last KEY_SCAN_RECORDS of each partition read). */
+  readonly key?: string;
+  /** Only records below this offset (with `partition`). */
+  readonly before?: number;
+}
+
+/** How far back `recent` looks for one key's records, per partition. */
+export const KEY_SCAN_RECORDS = 20_000;
+
 export interface ProduceRequest {
   readonly key: string;
   readonly value: Buffer | null;
@@ -57,6 +69,8 @@ export interface EngineMetrics {
     readonly drainedEvents: number;
     readonly deadLettered: number;
     readonly processedEvents: number;
+    /** Input events put into a buffer (their key was paused or still draining) by this instance. */
+    readonly heldEvents: number;
     /** Input records not yet processed (end offset minus position), summed over local tasks. */
     readonly consumerLag: number;
     /** STANDBY_REPLICAS=1: changelog records the standby stores of this instance have not applied yet. */
@@ -86,7 +100,7 @@ export interface FlowEngine {
 
   produce(topic: string, record: ProduceRequest): Promise<{ partition: number; offset: number }>;
   /** The last `limit` records of a topic over all partitions, newest last. */
-  recent(topic: string, limit: number): Promise<StoredRecord[]>;
+  recent(topic: string, limit: number, scope?: RecentScope): Promise<StoredRecord[]>;
   /** Partition count of a topic as the engine knows it. */
   partitions(topic: string): number;
 

@@ -78,6 +78,11 @@ export interface BufferView {
   /** Keys holding at least one entry. */
   keys(): string[];
   drainMarks(): Array<[string, DrainMark]>;
+  /**
+   * Each key holding entries with its count, from an index kept in memory (no store scan), for
+   * key search. Optional: without it a query falls back to keys() and count().
+   */
+  forEachKey?(visit: (key: string, count: number) => void): void;
 }
 
 export interface BufferStore extends BufferView {

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp } from '../../src/api/app.ts';
 import type { EventStreamOptions } from '../../src/api/event-stream.ts';
+import type { MetricsHistoryOptions } from '../../src/api/metrics-history.ts';
 import { loadSettings, type Settings } from '../../src/config/config.ts';
 import { EmbeddedEngine } from '../../src/engines/embedded/embedded-engine.ts';
 import type { FlowEngine } from '../../src/runtime/engine.ts';
@@ -45,6 +46,7 @@ export interface StartOptions {
   /** Wraps the started engine, e.g. to pretend partitions live elsewhere. */
   readonly wrap?: (engine: FlowEngine) => FlowEngine;
   readonly start?: boolean;
+  readonly metricsHistory?: MetricsHistoryOptions;
 }
 
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {
@@ -52,7 +54,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const embedded = new EmbeddedEngine(settings, { persist: false });
   if (options.start !== false) await embedded.start();
   const engine = options.wrap?.(embedded) ?? embedded;
-  const app = buildApp({ engine, settings, logger: pino({ level: 'silent' }), eventStream: options.eventStream });
+  const app = buildApp({ engine, settings, logger: pino({ level: 'silent' }), eventStream: options.eventStream, ...(options.metricsHistory === undefined ? {} : { metricsHistory: options.metricsHistory }) });
   await app.ready();
   return {
     app,

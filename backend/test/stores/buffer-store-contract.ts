@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { BufferedEvent, Header } from '../../src/runtime/ports.ts';
 import { LoggedBufferStore } from '../../src/stores/logged-buffer-store.ts';
+import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
 import { type RestorableBufferStore, trimAhead } from '../../src/stores/restorable.ts';
 
 export interface StoreFactory {
@@ -187,6 +188,43 @@ export function bufferStoreContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(dump(store).map(([key, events]) => [key, events.map((e) => e.seq)]), [['a', [1, 5]], ['b', [2, 3]]]);
       assert.equal(logged.length, 4);
       assert.ok(logged.every(([, tombstone]) => tombstone), 'each removal is a changelog tombstone');
+      store.close();
+    });
+
+    it('the logged store\'s key index (forEachKey) matches keys() and count() through appends, overwrites, removals and restores', () => {
+      const store = new LoggedBufferStore(factory.create(), () => undefined);
+      const random = prng(7);
+      const indexed = (): [string, number][] => {
+        const found: [string, number][] = [];
+        store.forEachKey((key, count) => found.push([key, count]));
+        return found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      };
+      const scanned = (): [string, number][] =>
+        store
+          .keys()
+          .map((key): [string, number] => [key, store.count(key)])
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const next = new Map<string, number>();
+      for (let round = 0; round < 2000; round++) {
+        const key = ['a', 'b', 'c', 'ü', ''][Math.floor(random() * 5)]!;
+        const roll = random();
+        if (roll < 0.5) {
+          const seq = (next.get(key) ?? 0) + 1;
+          next.set(key, seq);
+          store.append(event(key, seq));
+        } else if (roll < 0.6) {
+          // Re-buffering a replayed record: the same (key, seq) again overwrites.
+          const seq = Math.max(1, Math.floor(random() * (next.get(key) ?? 1)));
+          store.append(event(key, seq));
+        } else {
+          const head = store.read(key, 1 + Math.floor(random() * 3));
+          store.remove(key, head.map((e) => e.seq));
+        }
+        // A restore goes around the index (it drops it; rebuilt from the store on next use).
+        if (round === 1000) store.restore(encodeEntryKey('zz', 1), encodeEntryValue(event('zz', 1)));
+        if (round % 97 === 0) assert.deepEqual(indexed(), scanned(), `round ${round}`);
+      }
+      assert.deepEqual(indexed(), scanned());
       store.close();
     });
 

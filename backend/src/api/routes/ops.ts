@@ -54,7 +54,7 @@ export function opsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         },
         logLevel: 'warn',
       },
-      async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(renderMetrics(engine, ctx.histogram)),
+      async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(renderMetrics(engine, ctx.histogram, ctx.settings.alerts)),
     );
   };
 }

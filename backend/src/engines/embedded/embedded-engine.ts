@@ -22,6 +22,7 @@ import type {
   ProcessorFactory,
   ProduceRequest,
   Readiness,
+  RecentScope,
   StoredRecord,
 } from '../../runtime/engine.ts';
 import type { BufferStore } from '../../runtime/ports.ts';
@@ -129,8 +130,8 @@ export class EmbeddedEngine implements FlowEngine {
     return this.#engine.produce(topic, record);
   }
 
-  recent(topic: string, limit: number): Promise<StoredRecord[]> {
-    return this.#engine.recent(topic, limit);
+  recent(topic: string, limit: number, scope?: RecentScope): Promise<StoredRecord[]> {
+    return this.#engine.recent(topic, limit, scope);
   }
 
   partitions(topic: string): number {

@@ -16,11 +16,14 @@ export interface ReadRange {
   readonly partition: number;
   /** First offset to read; undefined: from the beginning. */
   readonly from: number | undefined;
+  /** Stop before this offset (default: the partition's end offset as of the call). */
+  readonly to?: number;
 }
 
 /**
- * Reads each range up to the partition's end offset as of the call, in offset order per
- * partition; resolves with the end offsets reached. `onBatch` gets the messages of each poll.
+ * Reads each range up to the partition's end offset as of the call (or its `to`), in offset
+ * order per partition; resolves with the partitions' end offsets. A batch may hold records at
+ * or past a range's `to`: callers that set one filter them. `onBatch` gets the messages of each poll.
  */
 export async function readToEnd(
   admin: OffsetsAdmin,
@@ -42,7 +45,7 @@ export async function readToEnd(
   const assignment = [];
   for (const range of ranges) {
     const id = `${range.topic}:${range.partition}`;
-    const end = ends.get(id) ?? 0;
+    const end = Math.min(ends.get(id) ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
     if ((range.from ?? starts.get(id) ?? 0) >= end) continue;
     open.set(id, { topic: range.topic, partition: range.partition, end });
     assignment.push({ topic: range.topic, partition: range.partition, offset: range.from ?? OFFSET_BEGINNING });

@@ -27,8 +27,10 @@ import type {
   ProcessorFactory,
   ProduceRequest,
   Readiness,
+  RecentScope,
   StoredRecord,
 } from '../../runtime/engine.ts';
+import { KEY_SCAN_RECORDS } from '../../runtime/engine.ts';
 import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { BufferStore, ProcessingEvent } from '../../runtime/ports.ts';
 import { StatusTable } from '../../runtime/status-table.ts';
@@ -71,6 +73,7 @@ interface FlowState {
   follower?: StatusFollower;
   member?: FlowMember;
   processed: number;
+  held: number;
   drained: number;
   deadLettered: number;
 }
@@ -111,7 +114,7 @@ export class StreamEngine implements FlowEngine {
     for (const flow of settings.flows) {
       const table = new StatusTable();
       table.onChange((change) => this.#emit({ flowId: flow.id, type: 'status-changed', ...change }));
-      this.#state.set(flow.id, { flow, table, partitions: flow.partitions, processed: 0, drained: 0, deadLettered: 0 });
+      this.#state.set(flow.id, { flow, table, partitions: flow.partitions, processed: 0, held: 0, drained: 0, deadLettered: 0 });
     }
   }
 
@@ -299,9 +302,9 @@ export class StreamEngine implements FlowEngine {
     }
   }
 
-  recent(topic: string, limit: number): Promise<StoredRecord[]> {
+  recent(topic: string, limit: number, scope: RecentScope = {}): Promise<StoredRecord[]> {
     const run = this.#readerQueue.then(() =>
-      this.#readRecent(topic, limit).catch(async (error: unknown) => {
+      this.#readRecent(topic, limit, scope).catch(async (error: unknown) => {
         // The next read starts with a new reader: this one may be left mid-assignment.
         const reader = this.#reader;
         this.#reader = undefined;
@@ -313,7 +316,7 @@ export class StreamEngine implements FlowEngine {
     return run;
   }
 
-  async #readRecent(topic: string, limit: number): Promise<StoredRecord[]> {
+  async #readRecent(topic: string, limit: number, scope: RecentScope): Promise<StoredRecord[]> {
     const admin = this.#admin;
     if (admin === undefined) throw new Error(`the ${this.info.kind} engine is not started`);
     if (limit <= 0) return [];
@@ -329,17 +332,26 @@ export class StreamEngine implements FlowEngine {
       count = info.partitions;
       this.#topicPartitions.set(topic, count);
     }
-    const partitions = Array.from({ length: count }, (_, partition) => ({ topic, partition }));
+    const partitions = Array.from({ length: count }, (_, partition) => ({ topic, partition })).filter(
+      ({ partition }) => scope.partition === undefined || partition === scope.partition,
+    );
+    if (partitions.length === 0) return [];
+    // Transaction markers take offsets too: look back twice as far, keep the last `limit`.
+    const lookBack = 2 * (scope.key === undefined ? limit : Math.max(limit, KEY_SCAN_RECORDS));
     const [starts, ends] = await Promise.all([admin.listOffsets(partitions, 'earliest', false), admin.listOffsets(partitions, 'latest', true)]);
     const ranges = partitions.map(({ partition }) => {
       const start = starts.find((s) => s.partition === partition)?.offset ?? 0;
-      const end = ends.find((e) => e.partition === partition)?.offset ?? 0;
-      // Transaction markers take offsets too: look back twice as far, keep the last `limit`.
-      return { topic, partition, from: Math.max(start, end - 2 * limit) };
+      const end = Math.min(ends.find((e) => e.partition === partition)?.offset ?? 0, scope.before ?? Number.MAX_SAFE_INTEGER);
+      return { topic, partition, from: Math.max(start, end - lookBack), to: end };
     });
     const records: StoredRecord[] = [];
     await readToEnd(admin, this.#reader, ranges, (messages) => {
-      for (const record of messages) records.push({ ...record, key: record.key === null ? null : record.key.toString('utf8') });
+      for (const record of messages) {
+        if (scope.before !== undefined && record.offset >= scope.before) continue;
+        const key = record.key === null ? null : record.key.toString('utf8');
+        if (scope.key !== undefined && key !== scope.key) continue;
+        records.push({ ...record, key });
+      }
     });
     records.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
     return records.slice(-limit);
@@ -396,6 +408,7 @@ export class StreamEngine implements FlowEngine {
         drainedEvents: state.drained,
         deadLettered: state.deadLettered,
         processedEvents: state.processed,
+        heldEvents: state.held,
         consumerLag: state.member?.consumerLag() ?? 0,
         standbyLag: state.member?.standbyLag() ?? 0,
       })),
@@ -429,6 +442,7 @@ export class StreamEngine implements FlowEngine {
   #onReport(flowId: string, event: ProcessingEvent): void {
     const state = this.#state.get(flowId)!;
     if (event.type === 'processed') state.processed++;
+    else if (event.type === 'buffered') state.held++;
     else if (event.type === 'drained') state.drained += event.count;
     else if (event.type === 'dead-lettered') state.deadLettered++;
     if (this.#listeners.size > 0) this.#emit({ flowId, ...event });
