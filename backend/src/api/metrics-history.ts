@@ -31,9 +31,22 @@ export interface HistoryPoint {
   readonly pausedKeys: number;
 }
 
+/** A flow's counters now (since each process started) and gauges, summed over instances. */
+export interface FlowTotals {
+  readonly processedEvents: number;
+  readonly heldEvents: number;
+  readonly drainedEvents: number;
+  readonly deadLettered: number;
+  readonly bufferedEvents: number;
+  readonly consumerLag: number;
+  /** The largest over instances (a replicated table). */
+  readonly pausedKeys: number;
+}
+
 export interface FlowHistory {
   readonly flow: string;
   points: HistoryPoint[];
+  totals: FlowTotals;
 }
 
 export interface HistoryAnswer {
@@ -134,10 +147,22 @@ export class MetricsHistory {
     }
   }
 
-  /** This instance's points, of one flow or of all. */
+  /** This instance's points and counters now, of one flow or of all. */
   local(flowId?: string): HistoryAnswer {
     const flows: FlowHistory[] = [];
-    for (const [flow, points] of this.#points) if (flowId === undefined || flow === flowId) flows.push({ flow, points: [...points] });
+    for (const f of this.#engine.metrics().flows) {
+      if (flowId !== undefined && f.flowId !== flowId) continue;
+      const totals: FlowTotals = {
+        processedEvents: f.processedEvents,
+        heldEvents: f.heldEvents,
+        drainedEvents: f.drainedEvents,
+        deadLettered: f.deadLettered,
+        bufferedEvents: f.bufferedEvents,
+        consumerLag: f.consumerLag,
+        pausedKeys: f.pausedKeys,
+      };
+      flows.push({ flow: f.flowId, points: [...(this.#points.get(f.flowId) ?? [])], totals });
+    }
     return { intervalMs: this.intervalMs, windowMs: this.windowMs, countersSince: this.countersSince, flows };
   }
 }
@@ -146,28 +171,18 @@ export class MetricsHistory {
 export function mergeHistories(answers: readonly HistoryAnswer[]): HistoryAnswer {
   const first = answers[0];
   if (first === undefined) return { intervalMs: HISTORY_INTERVAL_MS, windowMs: HISTORY_WINDOW_MS, countersSince: Date.now(), flows: [] };
-  const byFlow = new Map<string, Map<number, HistoryPoint>>();
+  const byFlow = new Map<string, { points: Map<number, HistoryPoint>; totals: FlowTotals }>();
   for (const answer of answers) {
     for (const history of answer.flows) {
-      let points = byFlow.get(history.flow);
-      if (points === undefined) byFlow.set(history.flow, (points = new Map()));
+      const seen = byFlow.get(history.flow);
+      if (seen === undefined) {
+        byFlow.set(history.flow, { points: new Map(history.points.map((p) => [p.t, p])), totals: history.totals });
+        continue;
+      }
+      seen.totals = addTotals(seen.totals, history.totals);
       for (const point of history.points) {
-        const sum = points.get(point.t);
-        points.set(
-          point.t,
-          sum === undefined
-            ? point
-            : {
-                t: point.t,
-                inPerSec: sum.inPerSec + point.inPerSec,
-                outPerSec: sum.outPerSec + point.outPerSec,
-                drainedPerSec: sum.drainedPerSec + point.drainedPerSec,
-                deadLetteredPerSec: sum.deadLetteredPerSec + point.deadLetteredPerSec,
-                bufferedEvents: sum.bufferedEvents + point.bufferedEvents,
-                consumerLag: sum.consumerLag + point.consumerLag,
-                pausedKeys: Math.max(sum.pausedKeys, point.pausedKeys),
-              },
-        );
+        const sum = seen.points.get(point.t);
+        seen.points.set(point.t, sum === undefined ? point : addPoints(sum, point));
       }
     }
   }
@@ -175,6 +190,31 @@ export function mergeHistories(answers: readonly HistoryAnswer[]): HistoryAnswer
     intervalMs: first.intervalMs,
     windowMs: first.windowMs,
     countersSince: Math.min(...answers.map((answer) => answer.countersSince)),
-    flows: [...byFlow].map(([flow, points]) => ({ flow, points: [...points.values()].sort((a, b) => a.t - b.t) })),
+    flows: [...byFlow].map(([flow, { points, totals }]) => ({ flow, points: [...points.values()].sort((a, b) => a.t - b.t), totals })),
+  };
+}
+
+function addPoints(a: HistoryPoint, b: HistoryPoint): HistoryPoint {
+  return {
+    t: a.t,
+    inPerSec: a.inPerSec + b.inPerSec,
+    outPerSec: a.outPerSec + b.outPerSec,
+    drainedPerSec: a.drainedPerSec + b.drainedPerSec,
+    deadLetteredPerSec: a.deadLetteredPerSec + b.deadLetteredPerSec,
+    bufferedEvents: a.bufferedEvents + b.bufferedEvents,
+    consumerLag: a.consumerLag + b.consumerLag,
+    pausedKeys: Math.max(a.pausedKeys, b.pausedKeys),
+  };
+}
+
+function addTotals(a: FlowTotals, b: FlowTotals): FlowTotals {
+  return {
+    processedEvents: a.processedEvents + b.processedEvents,
+    heldEvents: a.heldEvents + b.heldEvents,
+    drainedEvents: a.drainedEvents + b.drainedEvents,
+    deadLettered: a.deadLettered + b.deadLettered,
+    bufferedEvents: a.bufferedEvents + b.bufferedEvents,
+    consumerLag: a.consumerLag + b.consumerLag,
+    pausedKeys: Math.max(a.pausedKeys, b.pausedKeys),
   };
 }

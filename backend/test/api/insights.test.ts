@@ -90,10 +90,12 @@ describe('GET /api/v1/metrics/history', () => {
       consumerLag: 1,
       pausedKeys,
     });
-    const a: HistoryAnswer = { intervalMs: 5000, windowMs: 900_000, countersSince: 200, flows: [{ flow: 'f', points: [point(5000, 10, 3, 7), point(10_000, 20, 4, 7)] }] };
-    const b: HistoryAnswer = { intervalMs: 5000, windowMs: 900_000, countersSince: 100, flows: [{ flow: 'f', points: [point(10_000, 5, 6, 7), point(15_000, 1, 1, 8)] }] };
+    const totals = (n: number) => ({ processedEvents: n, heldEvents: n, drainedEvents: n, deadLettered: n, bufferedEvents: n, consumerLag: n, pausedKeys: n });
+    const a: HistoryAnswer = { intervalMs: 5000, windowMs: 900_000, countersSince: 200, flows: [{ flow: 'f', points: [point(5000, 10, 3, 7), point(10_000, 20, 4, 7)], totals: totals(2) }] };
+    const b: HistoryAnswer = { intervalMs: 5000, windowMs: 900_000, countersSince: 100, flows: [{ flow: 'f', points: [point(10_000, 5, 6, 7), point(15_000, 1, 1, 8)], totals: totals(3) }] };
     const merged = mergeHistories([a, b]);
     assert.equal(merged.countersSince, 100);
+    assert.deepEqual(merged.flows[0]!.totals, { processedEvents: 5, heldEvents: 5, drainedEvents: 5, deadLettered: 5, bufferedEvents: 5, consumerLag: 5, pausedKeys: 3 });
     assert.deepEqual(
       merged.flows[0]!.points.map((p) => [p.t, p.inPerSec, p.bufferedEvents, p.consumerLag, p.pausedKeys]),
       [

@@ -42,7 +42,24 @@ const HistoryBody = Type.Object({
   intervalMs: Type.Integer(),
   windowMs: Type.Integer(),
   countersSince: Type.Number({ description: 'when the earliest answering instance started counting (counters start at 0 with each process)' }),
-  flows: Type.Array(Type.Object({ flow: Type.String(), points: Type.Array(HistoryPoint) })),
+  flows: Type.Array(
+    Type.Object({
+      flow: Type.String(),
+      points: Type.Array(HistoryPoint),
+      totals: Type.Object(
+        {
+          processedEvents: Type.Number({ description: 'passed straight through' }),
+          heldEvents: Type.Number({ description: 'put into a buffer' }),
+          drainedEvents: Type.Number(),
+          deadLettered: Type.Number(),
+          bufferedEvents: Type.Number(),
+          consumerLag: Type.Number(),
+          pausedKeys: Type.Number(),
+        },
+        { description: 'counters since countersSince and gauges now, summed over the instances that answered' },
+      ),
+    }),
+  ),
   instances: Type.Optional(
     Type.Object({
       answered: Type.Integer(),
