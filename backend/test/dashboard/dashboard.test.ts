@@ -203,6 +203,70 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await waitForText(rowsOf(region('Keys holding buffered events'), 'K2').locator('td.num').first(), String(BUFFER_CAPACITY));
   });
 
+  test('the flow page draws the charts of the last 15 minutes and says since when counters count', async () => {
+    await page.goto(`${baseUrl}/flows/${FLOW}`);
+    const charts = page.getByTestId('charts');
+    for (const id of ['rates', 'buffered', 'drain', 'lag']) await charts.getByTestId(`chart-${id}`).locator('canvas').first().waitFor();
+    assert.match(await page.getByTestId('counters-since').innerText(), /Counters since .+ \(they start at 0 when an instance starts\)/);
+  });
+
+  test('key search: prefix, sort and state in the URL, with the total; resume all matching after confirming the count', async () => {
+    for (const key of ['S-1', 'S-2', 'S-3']) await t.engine.produce(t.engine.flows.find((f) => f.id === FLOW)!.topics.status, { key, value: Buffer.from('"PAUSED"') });
+    await eventually('3 S- keys paused', () => (['S-1', 'S-2', 'S-3'].every((key) => t.engine.statusTable(FLOW).get(key).status === 'PAUSED') ? true : undefined));
+    await page.goto(`${baseUrl}/flows/${FLOW}`);
+    await page.getByTestId('link-search').click();
+    await page.waitForURL(`${baseUrl}/flows/${FLOW}/search`);
+    await page.getByTestId('search-q').fill('S-');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/q=S-/);
+    await waitForText(page.getByTestId('search-total').locator('strong'), '3');
+    await page.getByTestId('search-sort').selectOption('paused-longest');
+    await page.waitForURL(/sort=paused-longest/);
+    // A deep link gives the same view.
+    await page.goto(`${baseUrl}/flows/${FLOW}/search?q=S-&state=paused&sort=key`);
+    await waitForText(page.getByTestId('search-total').locator('strong'), '3');
+    assert.deepEqual(await page.getByTestId('search-results').locator('tbody a').allInnerTexts(), ['S-1', 'S-2', 'S-3']);
+
+    await page.getByTestId('resume-matching').click();
+    const confirm = page.getByTestId('confirm-matching');
+    assert.match(await confirm.innerText(), /Resume 3 paused keys starting with “S-”\?/);
+    await confirm.getByTestId('confirm-yes').click();
+    await page.getByRole('status').filter({ hasText: 'Resumed 3 keys' }).waitFor();
+    await eventually('S- keys ACTIVE', () => (['S-1', 'S-2', 'S-3'].every((key) => t.engine.statusTable(FLOW).get(key).status === 'ACTIVE') ? true : undefined));
+    await waitForText(page.getByTestId('search-total').locator('strong'), '0');
+  });
+
+  test('a 256-character key is cut to its column, with the whole key in the tooltip', async () => {
+    const long = 'L'.repeat(256);
+    await t.engine.produce(t.engine.flows.find((f) => f.id === FLOW)!.topics.status, { key: long, value: Buffer.from('"PAUSED"') });
+    await page.goto(`${baseUrl}/flows/${FLOW}`);
+    const link = region('Paused keys').getByRole('link', { name: long, exact: true });
+    await link.waitFor();
+    const box = await link.boundingBox();
+    assert.ok(box !== null && box.width < 400, `the key's link is ${box?.width} px wide`);
+    assert.equal(await link.locator('xpath=..').getAttribute('title'), long);
+    const table = await region('Paused keys').locator('table').boundingBox();
+    const panel = await region('Paused keys').boundingBox();
+    assert.ok(table !== null && panel !== null && table.width <= panel.width, 'the table fits its panel');
+  });
+
+  test('the dead-letter page lists BUFFER_FULL with its source, counts by reason, and replays a chosen one after confirming', async () => {
+    await page.goto(`${baseUrl}/flows/${FLOW}`);
+    await page.getByTestId('link-dlq').click();
+    await page.waitForURL(`${baseUrl}/flows/${FLOW}/dead-letters`);
+    await waitForText(page.getByTestId('dlq-reasons').getByRole('link', { name: /BUFFER_FULL/ }), 'BUFFER_FULL 1');
+    const row = page.getByTestId('dlq-table').locator('tbody tr').filter({ hasText: 'BUFFER_FULL' });
+    const text = await row.innerText();
+    assert.match(text, /K2[\s\S]*BUFFER_FULL/);
+    assert.ok(text.includes(`${t.engine.flows.find((f) => f.id === FLOW)!.topics.main}/`), `the source topic in ${text}`);
+    await row.getByRole('checkbox').check();
+    await page.getByTestId('replay').click();
+    await page.getByTestId('confirm-replay').getByTestId('confirm-replay-yes').click();
+    await page.getByRole('status').filter({ hasText: 'Replayed 1 dead letters' }).waitFor();
+    // K2 is still paused and full: the replayed event is dead-lettered again.
+    await waitForText(page.getByTestId('dlq-reasons').getByRole('link', { name: /BUFFER_FULL/ }), 'BUFFER_FULL 2');
+  });
+
   test('the page raised no uncaught error', () => {
     assert.deepEqual(pageErrors, []);
   });

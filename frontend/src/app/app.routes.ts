@@ -15,6 +15,16 @@ export const routes: Routes = [
     loadComponent: () => import('./features/flow/flow-page.component').then((m) => m.FlowPageComponent),
   },
   {
+    path: 'flows/:flowId/search',
+    title: titled((route) => `Find keys in ${route.paramMap.get('flowId') ?? ''}`),
+    loadComponent: () => import('./features/search/key-search-page.component').then((m) => m.KeySearchPageComponent),
+  },
+  {
+    path: 'flows/:flowId/dead-letters',
+    title: titled((route) => `Dead letters of ${route.paramMap.get('flowId') ?? ''}`),
+    loadComponent: () => import('./features/dead-letters/dead-letters-page.component').then((m) => m.DeadLettersPageComponent),
+  },
+  {
     path: 'flows/:flowId/keys/:key',
     title: titled((route) => `Key ${route.paramMap.get('key') ?? ''} of ${route.paramMap.get('flowId') ?? ''}`),
     loadComponent: () => import('./features/key/key-page.component').then((m) => m.KeyPageComponent),

@@ -5,7 +5,12 @@ import { SettingsStore } from '../state/settings.store';
 import type {
   ActionResult,
   BufferPage,
-  FlowMetrics,
+  DeadLetters,
+  KeySearchResult,
+  KeySearchState,
+  KeySort,
+  MetricsHistory,
+  StuckKeys,
   FlowsResponse,
   KeyHistory,
   KeySummary,
@@ -13,7 +18,6 @@ import type {
   SendResult,
   TopicRecord,
 } from './models';
-import { parseFlowMetrics } from './prometheus';
 
 export type KeyListState = 'paused' | 'buffered';
 export type RecordSource = 'input' | 'output';
@@ -74,10 +78,40 @@ export class EventPauseApi {
     return this.#get(`/control/${segment(flow)}/${source}-messages`, new HttpParams().set('limit', limit));
   }
 
-  /** The flow's counters from /metrics; undefined when the instance reports none for it. */
-  async metrics(flow: string): Promise<FlowMetrics | undefined> {
-    const text = await firstValueFrom(this.#http.get(this.#url('/metrics'), { responseType: 'text' }));
-    return parseFlowMetrics(text, flow);
+  /** The last 15 minutes of the flow's figures and its counters now, over every instance. */
+  metricsHistory(flow: string): Promise<MetricsHistory> {
+    return this.#get('/api/v1/metrics/history', new HttpParams().set('flow', flow));
+  }
+
+  /** Paused and buffered keys: exact key or prefix, sorted, one page at `offset`, with the total. */
+  searchKeys(flow: string, query: { prefix: string; exact?: string; state: KeySearchState; sort: KeySort; offset: number; limit: number }): Promise<KeySearchResult> {
+    let params = new HttpParams().set('prefix', query.prefix).set('state', query.state).set('sort', query.sort).set('offset', query.offset).set('limit', query.limit);
+    if (query.exact !== undefined) params = params.set('key', query.exact);
+    return this.#get(`/api/v1/flows/${segment(flow)}/key-search`, params);
+  }
+
+  /** Resumes every paused key with the prefix; refused (409, with the count now) when that is not `expectedCount`. */
+  resumeMatching(flow: string, prefix: string, expectedCount: number, reason: string): Promise<{ resumed: number; actor: string }> {
+    const body: Record<string, unknown> = { prefix, expectedCount, actor: this.#settings.actor() };
+    if (reason !== '') body['reason'] = reason;
+    return firstValueFrom(this.#http.post<{ resumed: number; actor: string }>(this.#url(`/api/v1/flows/${segment(flow)}/resume-matching`), body));
+  }
+
+  deadLetters(flow: string, limit: number, reason?: string, key?: string): Promise<DeadLetters> {
+    let params = new HttpParams().set('limit', limit);
+    if (reason !== undefined) params = params.set('reason', reason);
+    if (key !== undefined) params = params.set('key', key);
+    return this.#get(`/api/v1/flows/${segment(flow)}/dead-letters`, params);
+  }
+
+  replayDeadLetters(flow: string, records: ReadonlyArray<{ partition: number; offset: number }>, reason: string): Promise<{ replayed: readonly unknown[] }> {
+    const body: Record<string, unknown> = { records, actor: this.#settings.actor() };
+    if (reason !== '') body['reason'] = reason;
+    return firstValueFrom(this.#http.post<{ replayed: readonly unknown[] }>(this.#url(`/api/v1/flows/${segment(flow)}/dead-letters/replay`), body));
+  }
+
+  stuckKeys(flow: string): Promise<StuckKeys> {
+    return this.#get(`/api/v1/flows/${segment(flow)}/stuck-keys`, new HttpParams().set('limit', 10));
   }
 
   /** URL of the live event stream (server-sent events) of one flow. */

@@ -117,16 +117,6 @@ export interface SendResult {
   readonly eventId: string;
 }
 
-/** Per-flow figures from /metrics (this instance's tasks). */
-export interface FlowMetrics {
-  readonly bufferedEvents: number;
-  readonly pausedKeys: number;
-  readonly processedEvents: number;
-  readonly drainedEvents: number;
-  readonly deadLettered: number;
-  readonly consumerLag: number;
-}
-
 /** The body of every error answer. */
 export interface ErrorBody {
   readonly statusCode: number;
@@ -174,3 +164,83 @@ export type StreamEvent =
   | { readonly type: 'overflow'; readonly skipped: number; readonly message: string };
 
 export type StreamEventType = StreamEvent['type'];
+
+/** One flow at one 5 s boundary, summed over every instance (/api/v1/metrics/history). */
+export interface HistoryPoint {
+  readonly t: number;
+  readonly inPerSec: number;
+  readonly outPerSec: number;
+  readonly drainedPerSec: number;
+  readonly deadLetteredPerSec: number;
+  readonly bufferedEvents: number;
+  readonly consumerLag: number;
+  readonly pausedKeys: number;
+}
+
+export interface FlowTotals {
+  readonly processedEvents: number;
+  readonly heldEvents: number;
+  readonly drainedEvents: number;
+  readonly deadLettered: number;
+  readonly bufferedEvents: number;
+  readonly consumerLag: number;
+  readonly pausedKeys: number;
+}
+
+export interface MetricsHistory {
+  readonly intervalMs: number;
+  readonly windowMs: number;
+  /** When counting began on the earliest instance that answered (counters restart with each process). */
+  readonly countersSince: number;
+  readonly flows: ReadonlyArray<{ readonly flow: string; readonly points: readonly HistoryPoint[]; readonly totals: FlowTotals }>;
+  readonly instances?: { readonly answered: number; readonly failed: readonly string[] };
+}
+
+export type KeySort = 'key' | 'oldest' | 'most' | 'paused-longest';
+export type KeySearchState = 'all' | 'paused' | 'buffered';
+
+export interface KeyHit {
+  readonly key: string;
+  readonly partition: number;
+  readonly status: KeyStatus;
+  readonly pausedSince: number | null;
+  readonly bufferedCount: number;
+  readonly oldestBufferedTimestamp: number | null;
+}
+
+export interface KeySearchResult {
+  readonly flow: string;
+  readonly total: number;
+  readonly offset: number;
+  readonly items: readonly KeyHit[];
+  readonly incomplete: boolean;
+  readonly missingPartitions: readonly number[];
+}
+
+export interface DeadLetter {
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: number;
+  readonly key: string | null;
+  readonly reason: string | null;
+  readonly message: string | null;
+  readonly source: { readonly topic: string | null; readonly partition: number | null; readonly offset: number | null };
+  readonly headers: ReadonlyArray<{ readonly key: string; readonly value: string | null }>;
+  readonly valuePreview: string | null;
+  readonly valueBytes: number | null;
+  readonly replayable: boolean;
+}
+
+export interface DeadLetters {
+  readonly flow: string;
+  readonly topic: string;
+  readonly items: readonly DeadLetter[];
+  readonly countsByReason: Readonly<Record<string, number>>;
+}
+
+export interface StuckKeys {
+  readonly flow: string;
+  readonly thresholds: { readonly pausedMinutes: number; readonly bufferedEvents: number };
+  readonly pausedTooLong: { readonly count: number; readonly items: readonly KeyHit[] };
+  readonly bufferedTooMany: { readonly count: number; readonly items: readonly KeyHit[] };
+}

@@ -1,7 +1,7 @@
 import { Injectable, computed, inject, signal } from '@angular/core';
 import { describeError } from '../api/api-error';
 import { EventPauseApi, type KeyListState } from '../api/event-pause-api.service';
-import type { FlowMetrics, KeysPage, TopicRecord } from '../api/models';
+import type { KeysPage, TopicRecord } from '../api/models';
 import { Poller } from './poller';
 
 const REFRESH_MS = 3000;
@@ -62,7 +62,6 @@ export class FlowDashboardStore {
   readonly #input = signal<readonly TopicRecord[]>([]);
   readonly #output = signal<readonly TopicRecord[]>([]);
   readonly #recentLimit = signal<number>(50);
-  readonly #metrics = signal<FlowMetrics | undefined>(undefined);
   readonly #updatedAt = signal<number | undefined>(undefined);
   readonly #error = signal<string | undefined>(undefined);
   readonly #poller = new Poller(() => this.#load(), REFRESH_MS);
@@ -76,7 +75,6 @@ export class FlowDashboardStore {
   readonly input = this.#input.asReadonly();
   readonly output = this.#output.asReadonly();
   readonly recentLimit = this.#recentLimit.asReadonly();
-  readonly metrics = this.#metrics.asReadonly();
   readonly updatedAt = this.#updatedAt.asReadonly();
   readonly error = this.#error.asReadonly();
 
@@ -88,7 +86,6 @@ export class FlowDashboardStore {
       this.#buffered.reset();
       this.#input.set([]);
       this.#output.set([]);
-      this.#metrics.set(undefined);
       this.#updatedAt.set(undefined);
       this.#error.set(undefined);
     }
@@ -132,20 +129,17 @@ export class FlowDashboardStore {
     const pausedAfter = this.#paused.current;
     const bufferedAfter = this.#buffered.current;
     try {
-      const [paused, buffered, input, output, metrics] = await Promise.all([
+      const [paused, buffered, input, output] = await Promise.all([
         this.#api.keys(flowId, 'paused', KEY_PAGE_SIZE, pausedAfter),
         this.#api.keys(flowId, 'buffered', KEY_PAGE_SIZE, bufferedAfter),
         this.#api.recent(flowId, 'input', limit),
         this.#api.recent(flowId, 'output', limit),
-        // Counters are a bonus: a proxy that hides /metrics must not blank the dashboard.
-        this.#api.metrics(flowId).catch(() => undefined),
       ]);
       if (this.#flowId() !== flowId) return;
       this.#show(this.#paused, pausedAfter, paused);
       this.#show(this.#buffered, bufferedAfter, buffered);
       this.#input.set(input);
       this.#output.set(output);
-      this.#metrics.set(metrics);
       this.#updatedAt.set(Date.now());
       this.#error.set(undefined);
     } catch (error) {

@@ -1,13 +1,16 @@
+import { DatePipe } from '@angular/common';
 import { ChangeDetectionStrategy, Component, computed, inject, input } from '@angular/core';
-import type { FlowMetrics } from '../../core/api/models';
+import { FlowMetricsStore } from '../../core/state/flow-metrics.store';
 import { LiveFeedStore } from '../../core/state/live-feed.store';
 
 /**
- * A flow's figures: counters from /metrics (this instance's tasks), rates and dead letters by
- * reason from the live stream. BUFFER_FULL is shown on its own: it means a key hit its capacity.
+ * A flow's figures: counters and gauges summed over every instance (FlowMetricsStore; counters
+ * start at 0 with each instance, and say since when), rates and dead letters by reason from the
+ * live stream. BUFFER_FULL is shown on its own: it means a key hit its capacity.
  */
 @Component({
   selector: 'ep-flow-figures',
+  imports: [DatePipe],
   template: `
     <dl class="figures" data-testid="figures">
       <div>
@@ -21,6 +24,10 @@ import { LiveFeedStore } from '../../core/state/live-feed.store';
       <div>
         <dt>Processed</dt>
         <dd>{{ metrics()?.processedEvents ?? '—' }} <small>{{ feed.processedPerSecond() }}/s</small></dd>
+      </div>
+      <div>
+        <dt>Held</dt>
+        <dd>{{ metrics()?.heldEvents ?? '—' }}</dd>
       </div>
       <div>
         <dt>Buffered now</dt>
@@ -51,14 +58,25 @@ import { LiveFeedStore } from '../../core/state/live-feed.store';
         }
       </p>
     }
-    @if (metrics() === undefined) {
-      <p class="muted small">Counters appear once this instance reports metrics for the flow.</p>
+    @if (since(); as since) {
+      <p class="muted small" data-testid="counters-since">
+        Counters since {{ since | date: 'MMM d, HH:mm:ss' }} (they start at 0 when an instance starts)@if (failed().length > 0) {;
+          <span class="text-bad">no answer from {{ failed().join(', ') }}: their figures are missing</span>
+        }
+      </p>
+    } @else if (store.error(); as error) {
+      <p class="muted small">Counters unavailable: {{ error }}</p>
+    } @else {
+      <p class="muted small">Loading counters…</p>
     }
   `,
   changeDetection: ChangeDetectionStrategy.OnPush,
 })
 export class FlowFiguresComponent {
-  readonly metrics = input.required<FlowMetrics | undefined>();
+  protected readonly store = inject(FlowMetricsStore);
+  protected readonly metrics = this.store.totals;
+  protected readonly since = this.store.countersSince;
+  protected readonly failed = this.store.failedInstances;
   /** Paused keys in the whole flow, from the key listing (every instance). */
   readonly pausedKeys = input.required<number | undefined>();
   protected readonly feed = inject(LiveFeedStore);

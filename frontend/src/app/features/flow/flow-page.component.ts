@@ -3,10 +3,13 @@ import { FormsModule } from '@angular/forms';
 import { RouterLink } from '@angular/router';
 import { Clock } from '../../core/state/clock.service';
 import { FlowDashboardStore, RECENT_LIMITS } from '../../core/state/flow-dashboard.store';
+import { FlowMetricsStore } from '../../core/state/flow-metrics.store';
 import { FlowsStore } from '../../core/state/flows.store';
 import { LiveFeedStore } from '../../core/state/live-feed.store';
 import { AgoPipe } from '../../core/ui/ago.pipe';
 import { ActivityLogComponent } from './activity-log.component';
+import { FlowChartsComponent } from './flow-charts.component';
+import { StuckKeysComponent } from './stuck-keys.component';
 import { FlowFiguresComponent } from './flow-figures.component';
 import { KeyControlFormComponent } from './key-control-form.component';
 import { KeyTableComponent } from './key-table.component';
@@ -26,7 +29,9 @@ import { TopicRecordsComponent } from './topic-records.component';
     RouterLink,
     AgoPipe,
     ActivityLogComponent,
+    FlowChartsComponent,
     FlowFiguresComponent,
+    StuckKeysComponent,
     KeyControlFormComponent,
     KeyTableComponent,
     LiveFeedComponent,
@@ -41,6 +46,7 @@ export class FlowPageComponent {
   readonly flowId = input.required<string>();
 
   protected readonly dashboard = inject(FlowDashboardStore);
+  readonly #metrics = inject(FlowMetricsStore);
   protected readonly flows = inject(FlowsStore);
   protected readonly feed = inject(LiveFeedStore);
   protected readonly clock = inject(Clock);
@@ -54,6 +60,7 @@ export class FlowPageComponent {
       untracked(() => {
         this.flows.select(flowId);
         this.dashboard.open(flowId);
+        this.#metrics.open(flowId);
         this.feed.connect(flowId);
       });
     });
@@ -66,6 +73,7 @@ export class FlowPageComponent {
     });
     inject(DestroyRef).onDestroy(() => {
       this.dashboard.close();
+      this.#metrics.close();
       this.feed.disconnect();
       this.flows.select(undefined);
     });

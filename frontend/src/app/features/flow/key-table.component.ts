@@ -1,13 +1,13 @@
 import { DatePipe } from '@angular/common';
 import { ChangeDetectionStrategy, Component, computed, inject, input, output, signal } from '@angular/core';
 import { FormsModule } from '@angular/forms';
-import { RouterLink } from '@angular/router';
 import type { KeyItem } from '../../core/api/models';
 import { Clock } from '../../core/state/clock.service';
 import type { KeyListView } from '../../core/state/flow-dashboard.store';
 import { KeyActions } from '../../core/state/key-actions.service';
 import { AgoPipe } from '../../core/ui/ago.pipe';
 import { StatusBadgeComponent } from '../../core/ui/status-badge.component';
+import { TruncatedComponent } from '../../core/ui/truncated.component';
 
 /**
  * One page of keys (paused ones, or ones holding buffered events) with who changed them and why,
@@ -15,7 +15,7 @@ import { StatusBadgeComponent } from '../../core/ui/status-badge.component';
  */
 @Component({
   selector: 'ep-key-table',
-  imports: [FormsModule, RouterLink, DatePipe, AgoPipe, StatusBadgeComponent],
+  imports: [FormsModule, DatePipe, AgoPipe, StatusBadgeComponent, TruncatedComponent],
   template: `
     <div class="toolbar">
       <label class="inline">
@@ -65,7 +65,7 @@ import { StatusBadgeComponent } from '../../core/ui/status-badge.component';
                   (change)="toggle(item.key, $any($event.target).checked)"
                 />
               </td>
-              <td class="mono"><a [routerLink]="['/flows', flowId(), 'keys', item.key]">{{ item.key }}</a></td>
+              <td class="key-cell"><ep-truncated [text]="item.key" label="key" [link]="['/flows', flowId(), 'keys', item.key]" /></td>
               <td><ep-status-badge [status]="item.status" /></td>
               <td class="num">{{ item.bufferedCount }}</td>
               <td [title]="(item.oldestBufferedTimestamp | date: 'medium') ?? ''">{{ item.oldestBufferedTimestamp | ago: clock.now() }}</td>
