@@ -267,6 +267,36 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     await waitForText(page.getByTestId('dlq-reasons').getByRole('link', { name: /BUFFER_FULL/ }), 'BUFFER_FULL 2');
   });
 
+  test('a key page of an unknown flow says it could not load, never "no buffered events" or "never paused"', async () => {
+    await page.goto(`${baseUrl}/flows/nope/keys/K1`);
+    await page.getByTestId('key-error').waitFor();
+    await waitForText(page.getByTestId('buffer-empty'), 'Could not load the buffer.');
+    await waitForText(page.getByTestId('history-empty'), 'Could not load the history.');
+  });
+
+  test('Enter in the reason field acts: a paused key\'s page resumes it', async () => {
+    await page.goto(`${baseUrl}/flows/${FLOW}/keys/K2`);
+    await eventually('K2 shown as paused', async () => ((await page.locator('h1 .badge').innerText()) === 'PAUSED' ? true : undefined));
+    const reason = region('Pause or resume').getByLabel('Reason');
+    await reason.fill('done by keyboard');
+    await reason.press('Enter');
+    await eventually('K2 ACTIVE', () => (t.engine.statusTable(FLOW).get('K2').status === 'ACTIVE' ? true : undefined));
+  });
+
+  test('while the API does not answer, the engine banner is greyed as last known, not green', async () => {
+    await page.goto(`${baseUrl}/flows/${FLOW}`);
+    await page.getByTestId('engine-banner').waitFor();
+    await page.route('**/api/v1/flows', (route) => route.abort());
+    try {
+      await page.getByTestId('api-error').waitFor({ timeout: 15_000 });
+      const banner = page.getByTestId('engine-banner');
+      assert.match(await banner.innerText(), /Last known/);
+      assert.match((await banner.getAttribute('class')) ?? '', /banner-stale/);
+    } finally {
+      await page.unroute('**/api/v1/flows');
+    }
+  });
+
   test('the page raised no uncaught error', () => {
     assert.deepEqual(pageErrors, []);
   });

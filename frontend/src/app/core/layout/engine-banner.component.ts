@@ -15,7 +15,10 @@ import { SettingsStore } from '../state/settings.store';
       </div>
     }
     @if (flows.engine(); as engine) {
-      <div class="banner" [class.banner-warn]="!engine.durable" data-testid="engine-banner">
+      <div class="banner" [class.banner-warn]="!engine.durable" [class.banner-stale]="flows.error()" data-testid="engine-banner">
+        @if (flows.error()) {
+          <strong>Last known</strong> (the API does not answer now):
+        }
         Engine: <strong>{{ engine.kind }}</strong> ({{ engine.description }}).
         @if (engine.durable) {
           Durable: paused keys and buffered events survive a restart.

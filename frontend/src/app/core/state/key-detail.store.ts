@@ -35,6 +35,8 @@ export class KeyDetailStore {
   /** Newest first. */
   readonly history = computed(() => [...this.#history()].reverse());
   readonly error = this.#error.asReadonly();
+  /** The key's summary, buffer and history were read at least once (since it was opened). */
+  readonly loaded = computed(() => this.#page() !== undefined);
 
   open(flowId: string, key: string): void {
     const target = this.#target();

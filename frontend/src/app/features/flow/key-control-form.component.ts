@@ -29,7 +29,15 @@ type Action = 'pause' | 'resume';
       }
       <label>
         <span>Reason <span class="muted">(optional)</span></span>
-        <input name="reason" [(ngModel)]="reason" maxlength="500" placeholder="e.g. fraud review #1234" autocomplete="off" />
+        <input
+          name="reason"
+          [(ngModel)]="reason"
+          maxlength="500"
+          placeholder="e.g. fraud review #1234"
+          autocomplete="off"
+          [attr.aria-description]="'Enter: ' + primary()"
+          (keydown.enter)="$event.preventDefault(); apply(primary())"
+        />
       </label>
       @if (problem(); as problem) {
         <p class="field-error" role="alert">{{ problem }}</p>
@@ -52,6 +60,8 @@ export class KeyControlFormComponent {
   readonly flowId = input.required<string>();
   /** Acts on this key only (the key's own page). */
   readonly fixedKey = input<string>();
+  /** What Enter in the reason field does (a paused key's page: resume). */
+  readonly primary = input<Action>('pause');
 
   readonly #actions = inject(KeyActions);
   protected readonly settings = inject(SettingsStore);

@@ -19,7 +19,15 @@ import { TruncatedComponent } from '../../core/ui/truncated.component';
   template: `
     <div class="toolbar">
       <label class="inline">
-        Reason <input name="bulkReason" [(ngModel)]="reason" maxlength="500" placeholder="optional" autocomplete="off" />
+        Reason
+        <input
+          name="bulkReason"
+          [(ngModel)]="reason"
+          maxlength="500"
+          placeholder="optional"
+          autocomplete="off"
+          (keydown.enter)="$event.preventDefault(); act('resume', selectedKeys())"
+        />
       </label>
       <button type="button" class="good" [disabled]="busy() || selectedKeys().length === 0" (click)="act('resume', selectedKeys())">
         Resume selected ({{ selectedKeys().length }})
