@@ -5,7 +5,7 @@
  */
 import type { FlowDefinition } from '../config/config.ts';
 import { decodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../model/wire.ts';
-import type { FlowEngine, StoredRecord } from '../runtime/engine.ts';
+import type { FlowEngine, RecentScope, StoredRecord } from '../runtime/engine.ts';
 import type { BufferedEvent, BufferView, Header, KeyStatus } from '../runtime/ports.ts';
 import type { StatusChange } from '../runtime/status-table.ts';
 import { ApiError } from './errors.ts';
@@ -121,10 +121,10 @@ export class ControlPlane {
     }
   }
 
-  async recent(topic: string, limit: number): Promise<RecordView[]> {
+  async recent(topic: string, limit: number, scope?: RecentScope): Promise<RecordView[]> {
     let records: StoredRecord[];
     try {
-      records = await this.#engine.recent(topic, limit);
+      records = await this.#engine.recent(topic, limit, scope);
     } catch (error) {
       throw new ApiError('ENGINE_UNAVAILABLE', `could not read topic ${topic}: ${(error as Error).message}`);
     }

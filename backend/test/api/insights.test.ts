@@ -268,3 +268,26 @@ describe('stuck keys', () => {
     assert.deepEqual(pausedLongerThan(table, 60_000, 70_000), ['old']);
   });
 });
+
+describe('GET /api/v1/flows/{flow}/records', () => {
+  test('the input or output records of one key only, newest last', async () => {
+    for (let i = 0; i < 3; i++) {
+      await sendEvent(t.app, 'rec-a', `a${i}`);
+      await sendEvent(t.app, 'rec-b', `b${i}`);
+    }
+    for (const topic of ['input', 'output']) {
+      const records = await eventually(`3 ${topic} records of rec-a`, async () => {
+        const response = await t.app.inject({ method: 'GET', url: `/api/v1/flows/${FLOW}/records?topic=${topic}&key=rec-a&limit=10` });
+        assert.equal(response.statusCode, 200, response.body);
+        const body = response.json() as Array<{ key: string; data: string }>;
+        return body.length === 3 ? body : undefined;
+      });
+      assert.deepEqual(records.map((r) => [r.key, r.data]), [['rec-a', 'a0'], ['rec-a', 'a1'], ['rec-a', 'a2']]);
+    }
+  });
+
+  test('a topic other than input or output is a 400', async () => {
+    const response = await t.app.inject({ method: 'GET', url: `/api/v1/flows/${FLOW}/records?topic=status` });
+    assert.equal(response.statusCode, 400);
+  });
+});

@@ -297,6 +297,20 @@ describe('dashboard in a browser', { timeout: 120_000 }, () => {
     }
   });
 
+  test('the input and output views filter by key', async () => {
+    await page.goto(`${baseUrl}/flows/${FLOW}`);
+    await rowsOf(region('Output topic'), 'K1').first().waitFor();
+    await page.getByTestId('record-key').fill('K1');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const output = region('Output topic');
+    await eventually('only K1 in the output view', async () => {
+      const keys = await output.locator('tbody tr td:first-child').allInnerTexts();
+      return keys.length > 0 && keys.every((key) => key.trim() === 'K1') ? true : undefined;
+    });
+    assert.deepEqual((await dataOf(output, 'K1')).reverse(), ['before', 'held #1', 'held #2', 'held #3', 'after']);
+    await page.getByRole('button', { name: 'Show every key' }).click();
+  });
+
   test('the page raised no uncaught error', () => {
     assert.deepEqual(pageErrors, []);
   });

@@ -24,7 +24,7 @@ import {
 
 const tags = ['control (original API)'];
 
-const RecentRecord = Type.Object({
+export const RecentRecord = Type.Object({
   key: Type.Union([Type.String(), Type.Null()]),
   eventId: Type.Union([Type.String(), Type.Null()]),
   data: Type.Unknown(),

@@ -8,6 +8,8 @@ import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { FlowDefinition } from '../../config/config.ts';
 import { HEADERS } from '../../model/wire.ts';
+import { KEY_SCAN_RECORDS } from '../../runtime/engine.ts';
+import { partitionForKey } from '../../runtime/partitioner.ts';
 import type { Header } from '../../runtime/ports.ts';
 import type { StatusView } from '../../runtime/status-table.ts';
 import { actionMeta, type ApiContext } from '../context.ts';
@@ -15,7 +17,8 @@ import { bufferSummary } from '../control-plane.ts';
 import { ApiError } from '../errors.ts';
 import { KEY_SORTS, mergeSearch, searchLocal, type KeyHit, type KeyQuery, type LocalSearch } from '../key-search.ts';
 import { mergeHistories, type HistoryAnswer, type MetricsHistory } from '../metrics-history.ts';
-import { Actor, ErrorResponse, FlowId, FlowParams, Key, MAX_KEY_LENGTH, MAX_PAGE_LIMIT, Reason, limit } from '../schemas.ts';
+import { Actor, ErrorResponse, FlowId, FlowParams, Key, MAX_KEY_LENGTH, MAX_PAGE_LIMIT, MAX_RECENT_LIMIT, Reason, limit } from '../schemas.ts';
+import { RecentRecord } from './control.ts';
 
 const tags = ['v1'];
 
@@ -241,6 +244,33 @@ export function insightRoutes(ctx: ApiContext, history: MetricsHistory): Fastify
         const partitions = engine.partitions(flow.topics.main) || flow.partitions;
         const missingPartitions = Array.from({ length: partitions }, (_, p) => p).filter((p) => !searched.has(p));
         return { flow: flow.id, total: merged.total, offset: query.offset, items, incomplete: missingPartitions.length > 0, missingPartitions };
+      },
+    );
+
+    app.get(
+      '/api/v1/flows/:flow/records',
+      {
+        schema: {
+          tags,
+          summary: 'Recent records of the flow\'s input or output topic, newest last, optionally of one key only',
+          description: `With \`key\`, the records of that key among the last ${KEY_SCAN_RECORDS.toLocaleString('en-US')} of its partition.`,
+          params: FlowParams,
+          querystring: Type.Object({
+            topic: Type.Enum(['input', 'output'], { description: 'the flow\'s input (main) or output topic' }),
+            key: Type.Optional(Key),
+            limit: limit(50, MAX_RECENT_LIMIT),
+          }),
+          response: { 200: Type.Array(RecentRecord), 400: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse },
+        },
+      },
+      async (request) => {
+        const flow = plane.flow(request.params.flow);
+        const { key, limit: count } = request.query;
+        const topic = request.query.topic === 'input' ? flow.topics.main : flow.topics.output;
+        // Records are partitioned by the murmur2 hash of their key over the topic's partitions.
+        const partitions = engine.partitions(topic) || flow.partitions;
+        const scope = key === undefined ? undefined : { key, partition: partitionForKey(key, partitions) };
+        return plane.recent(topic, count, scope);
       },
     );
 

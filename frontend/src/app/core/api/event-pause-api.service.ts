@@ -74,7 +74,10 @@ export class EventPauseApi {
   }
 
   /** The last `limit` records of the flow's input or output topic, newest last. */
-  recent(flow: string, source: RecordSource, limit: number): Promise<TopicRecord[]> {
+  recent(flow: string, source: RecordSource, limit: number, key?: string): Promise<TopicRecord[]> {
+    if (key !== undefined) {
+      return this.#get(`/api/v1/flows/${segment(flow)}/records`, new HttpParams().set('topic', source).set('key', key).set('limit', limit));
+    }
     return this.#get(`/control/${segment(flow)}/${source}-messages`, new HttpParams().set('limit', limit));
   }
 

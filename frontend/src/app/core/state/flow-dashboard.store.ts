@@ -62,6 +62,8 @@ export class FlowDashboardStore {
   readonly #input = signal<readonly TopicRecord[]>([]);
   readonly #output = signal<readonly TopicRecord[]>([]);
   readonly #recentLimit = signal<number>(50);
+  /** Only this key's records in the input and output views ('' = every key). */
+  readonly #recordKey = signal('');
   readonly #updatedAt = signal<number | undefined>(undefined);
   readonly #error = signal<string | undefined>(undefined);
   readonly #poller = new Poller(() => this.#load(), REFRESH_MS);
@@ -75,6 +77,7 @@ export class FlowDashboardStore {
   readonly input = this.#input.asReadonly();
   readonly output = this.#output.asReadonly();
   readonly recentLimit = this.#recentLimit.asReadonly();
+  readonly recordKey = this.#recordKey.asReadonly();
   readonly updatedAt = this.#updatedAt.asReadonly();
   readonly error = this.#error.asReadonly();
 
@@ -118,6 +121,14 @@ export class FlowDashboardStore {
     this.#poller.soon();
   }
 
+  /** Shows only this key's records in the input and output views ('' for every key). */
+  setRecordKey(key: string): void {
+    this.#recordKey.set(key.trim());
+    this.#input.set([]);
+    this.#output.set([]);
+    this.#poller.soon();
+  }
+
   #list(state: KeyListState): KeyList {
     return state === 'paused' ? this.#paused : this.#buffered;
   }
@@ -126,16 +137,18 @@ export class FlowDashboardStore {
     const flowId = this.#flowId();
     if (flowId === undefined) return;
     const limit = this.#recentLimit();
+    const recordKey = this.#recordKey() === '' ? undefined : this.#recordKey();
     const pausedAfter = this.#paused.current;
     const bufferedAfter = this.#buffered.current;
     try {
       const [paused, buffered, input, output] = await Promise.all([
         this.#api.keys(flowId, 'paused', KEY_PAGE_SIZE, pausedAfter),
         this.#api.keys(flowId, 'buffered', KEY_PAGE_SIZE, bufferedAfter),
-        this.#api.recent(flowId, 'input', limit),
-        this.#api.recent(flowId, 'output', limit),
+        this.#api.recent(flowId, 'input', limit, recordKey),
+        this.#api.recent(flowId, 'output', limit, recordKey),
       ]);
       if (this.#flowId() !== flowId) return;
+      if ((this.#recordKey() === '' ? undefined : this.#recordKey()) !== recordKey) return;
       this.#show(this.#paused, pausedAfter, paused);
       this.#show(this.#buffered, bufferedAfter, buffered);
       this.#input.set(input);

@@ -51,6 +51,7 @@ export class FlowPageComponent {
   protected readonly feed = inject(LiveFeedStore);
   protected readonly clock = inject(Clock);
   protected readonly recentLimits = RECENT_LIMITS;
+  protected recordKey = '';
   protected readonly flow = computed(() => this.flows.flows().find((flow) => flow.id === this.flowId()));
   protected readonly unknown = computed(() => this.flows.loaded() && this.flow() === undefined);
 
