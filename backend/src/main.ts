@@ -43,6 +43,8 @@ function help(): string {
     ['MAX_EVENT_BYTES', 'largest input record (key + value + headers); larger ones go to the DLQ as RECORD_TOO_LARGE (raise the broker\'s limits with it)', d((s) => s.runtime.maxEventBytes)],
     ['STATUS_MAX_LAG_MS', 'Kafka engine: tasks hold their input while the status table may miss status records older than this; 0 = never hold', d((s) => s.runtime.statusMaxLagMs)],
     ['STANDBY_REPLICAS', 'Kafka engine: 1 = each instance keeps a warm copy of the buffer store of every partition it does not own (it follows their changelog), so a partition that moves to it restores only the tail; 0 = off', d((s) => s.runtime.standbyReplicas ?? 0)],
+    ['STUCK_PAUSED_MINUTES', 'a key paused longer than this is shown as stuck (console, /metrics event_pause_stuck_keys, /api/v1/flows/{flow}/stuck-keys)', d((s) => s.alerts.stuckPausedMs / 60_000)],
+    ['STUCK_BUFFERED_EVENTS', 'a key holding more events than this is shown as stuck', d((s) => s.alerts.stuckBufferedEvents)],
     ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
     ['EVENT_PAUSE_CONFIG', 'the flows file', 'config/flows.json in the working directory'],
