@@ -36,10 +36,19 @@ export const Actor = Type.String({
   description: `who acts, 1 to ${MAX_ACTOR_LENGTH} characters`,
 });
 
-/** Optional reason and actor of a pause or resume, as headers (the original endpoints take no body). */
+/**
+ * Optional reason and actor of a pause or resume, as headers (the original endpoints take no body).
+ * Non-ASCII text: RFC 8187 `UTF-8''caf%C3%A9`, percent-encoded UTF-8, or raw UTF-8 bytes (see
+ * headerText in context.ts); the length limits apply to the decoded text, so the raw value may
+ * be longer (12 characters per character at most: 4 UTF-8 bytes of 3 characters each).
+ */
 export const ActionHeaders = Type.Object({
-  'x-actor': Type.Optional(Actor),
-  'x-reason': Type.Optional(Reason),
+  'x-actor': Type.Optional(
+    Type.String({ maxLength: MAX_ACTOR_LENGTH * 12 + 16, description: `who acts, 1 to ${MAX_ACTOR_LENGTH} characters; non-ASCII as UTF-8''<percent-encoded UTF-8> (RFC 8187), percent-encoded or raw UTF-8` }),
+  ),
+  'x-reason': Type.Optional(
+    Type.String({ maxLength: MAX_REASON_LENGTH * 12 + 16, description: `free text, at most ${MAX_REASON_LENGTH} characters; non-ASCII as UTF-8''<percent-encoded UTF-8> (RFC 8187), percent-encoded or raw UTF-8` }),
+  ),
 });
 
 export const KeyStatus = Type.Union([Type.Literal('ACTIVE'), Type.Literal('PAUSED')]);
