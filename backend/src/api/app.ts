@@ -24,6 +24,7 @@ import { controlRoutes } from './routes/control.ts';
 import { eventRoutes } from './routes/events.ts';
 import { flowRoutes } from './routes/flows.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { strictBodyTypes } from './strict-body.ts';
 import { MAX_KEY_LENGTH } from './schemas.ts';
 
 /** Largest request body: a bulk call of 1000 keys of the longest length fits comfortably. */
@@ -77,6 +78,9 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // Bodies keep their JSON types (no coercion, see strict-body.ts): added before any route.
+  app.addHook('onRoute', strictBodyTypes);
 
   const token = settings.http.apiToken;
   if (token !== undefined) app.addHook('onRequest', bearerGuard(token));

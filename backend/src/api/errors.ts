@@ -88,6 +88,11 @@ export function describeValidation(issues: readonly ValidationIssue[], context: 
           return `${where} has an unknown property "${String(issue.params.additionalProperty)}"`;
         case 'enum':
           return `${where} must be one of ${(issue.params.allowedValues as unknown[]).map(shown).join(', ')}, got ${shown(issue.data)}`;
+        case 'type': {
+          const type = String(issue.params.type);
+          const article = /^[aeiou]/.test(type) ? 'an' : 'a';
+          return `${where} must be ${article} ${type}${hint === undefined ? '' : ` (${hint})`}, got ${shown(issue.data)}`;
+        }
         case 'pattern':
         case 'format':
           return `${where} must be ${hint ?? `of the form ${String(issue.params.pattern ?? issue.params.format)}`}, got ${shown(issue.data)}`;

@@ -247,7 +247,7 @@ describe('validation', () => {
       ['POST', `/control/${FLOW}/pause/${'k'.repeat(257)}`, /params\.key must NOT have more than 256 characters/],
       ['POST', '/control/bad%20flow/pause/k', /params\.flow must be a flow id: letters, digits, \. _ - \(at most 100\), got "bad flow"/],
       ['GET', `/control/${FLOW}/input-messages?limit=1001`, /querystring\.limit must be <= 1000/],
-      ['GET', `/control/${FLOW}/input-messages?limit=ten`, /querystring\.limit must be integer/],
+      ['GET', `/control/${FLOW}/input-messages?limit=ten`, /querystring\.limit must be an integer \(an integer from 1 to 1000\), got "ten"/],
       ['POST', `/control/${FLOW}/send?key=k`, /querystring\.data is required/],
       ['POST', `/control/${FLOW}/send?data=x&key=`, /querystring\.key must NOT have fewer than 1 characters/],
       ['GET', `/api/v1/flows/${FLOW}/keys/k/buffer?offset=-1`, /querystring\.offset must be >= 0/],
