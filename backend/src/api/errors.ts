@@ -111,6 +111,7 @@ export function toErrorBody(error: FastifyError | ApiError | Error): ErrorBody {
     return errorBody('VALIDATION', describeValidation(fastifyError.validation as ValidationIssue[], context));
   }
   const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code];
+  if (mapped === 'UNSUPPORTED_MEDIA_TYPE') return errorBody(mapped, `${fastifyError.message}; this API takes application/json`);
   if (mapped !== undefined) return errorBody(mapped, fastifyError.message);
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) return errorBody('BAD_REQUEST', fastifyError.message);

@@ -4,11 +4,19 @@
  * `description` texts double as the hint in 400 messages (see errors.ts).
  */
 import { Type } from 'typebox';
+import { MAX_BUFFERED_KEY_BYTES } from '../model/errors.ts';
 
-export const MAX_KEY_LENGTH = 256;
+/**
+ * Longest record key the API takes, in UTF-8 bytes: what every engine can hold, the buffer
+ * store's limit (lmdb's 1978-byte key limit less the 12 bytes its entry key adds; the memory
+ * store enforces the same). Kafka itself takes any key up to message.max.bytes. The original
+ * took any key; a longer one than this could be paused but its events never buffered.
+ */
+export const MAX_KEY_BYTES = MAX_BUFFERED_KEY_BYTES;
 export const MAX_REASON_LENGTH = 500;
 export const MAX_ACTOR_LENGTH = 100;
 export const MAX_BULK_KEYS = 1000;
+/** Most records input-messages / output-messages return: a larger `limit` is clamped to it (X-Limit-Clamped). */
 export const MAX_RECENT_LIMIT = 1000;
 export const MAX_PAGE_LIMIT = 1000;
 export const MAX_DATA_LENGTH = 4096;
@@ -20,11 +28,18 @@ export const FlowId = Type.String({
   description: 'a flow id: letters, digits, . _ - (at most 100)',
 });
 
+/** A record key. Its byte length (MAX_KEY_BYTES) is checked after the schema (keyBytesGuard in app.ts): characters are at most bytes. */
 export const Key = Type.String({
   minLength: 1,
-  maxLength: MAX_KEY_LENGTH,
-  description: `a record key, 1 to ${MAX_KEY_LENGTH} characters`,
+  maxLength: MAX_KEY_BYTES,
+  description: `a record key, 1 to ${MAX_KEY_BYTES} UTF-8 bytes`,
 });
+
+/** Why `key` is too long, or undefined when it fits. */
+export function keyTooLong(key: string, where: string): string | undefined {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  return bytes > MAX_KEY_BYTES ? `${where} must be at most ${MAX_KEY_BYTES} UTF-8 bytes (a record key a buffer can hold), got ${bytes} bytes` : undefined;
+}
 
 export const FlowParams = Type.Object({ flow: FlowId });
 export const FlowKeyParams = Type.Object({ flow: FlowId, key: Key });
