@@ -17,7 +17,7 @@ import { Cluster } from './cluster.ts';
 import type { ApiContext } from './context.ts';
 import { ControlPlane } from './control-plane.ts';
 import { dashboardRoutes } from './dashboard.ts';
-import { ApiError, errorHandler, notFoundHandler } from './errors.ts';
+import { ApiError, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts';
 import { EventStream, type EventStreamOptions } from './event-stream.ts';
 import { CommitLatencyHistogram } from './metrics.ts';
 import { controlRoutes } from './routes/control.ts';
@@ -115,7 +115,7 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
 };
 
 export function buildApp(options: AppOptions): FastifyInstance {
-  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const logger = options.logger ?? pino({ level: options.settings.logLevel });
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -123,6 +123,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // the schema and keyBytesGuard, with a clear message, up to what Node's header limit lets in.
     routerOptions: { maxParamLength: Math.max(MAX_KEY_BYTES * 3 * 2, 16 * 1024) },
     ajv: { customOptions: { removeAdditional: false, verbose: true, allErrors: false } },
+    // Bad %-escapes, malformed requests and oversized headers answer in the documented error shape.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     // Long-lived event streams must not hold shutdown up: they are ended in preClose.
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
