@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { Settings } from '../config/config.ts';
 import type { FlowEngine } from '../runtime/engine.ts';
-import { bearerGuard } from './auth.ts';
+import { bearerGuard, MUTATING_METHODS } from './auth.ts';
 import { Cluster } from './cluster.ts';
 import type { ApiContext } from './context.ts';
 import { ControlPlane } from './control-plane.ts';
@@ -104,7 +104,16 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
   app.addHook('preHandler', keyBytesGuard);
 
   const token = settings.http.apiToken;
-  if (token !== undefined) app.addHook('onRequest', bearerGuard(token));
+  if (token !== undefined) {
+    app.addHook('onRequest', bearerGuard(token));
+    // Operations the guard covers declare the bearer scheme, so that Swagger UI's Authorize sends
+    // the token with them (OpenAPI applies no security to an operation that declares none).
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      if (!methods.some((method) => MUTATING_METHODS.has(method))) return;
+      route.schema = { ...route.schema, security: [{ bearer: [] }] };
+    });
+  }
   app.addHook('preClose', async () => events.closeAll());
 
   await app.register(opsRoutes(ctx));
