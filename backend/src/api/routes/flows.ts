@@ -356,7 +356,7 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary:
-            'Status changes of a key seen by this instance, oldest first, with reason and actor: at most 50, from the last 10,000 changes of the flow (a key paused long ago shows its pause; older changes are only on the status topic)',
+            'Status changes of a key, oldest first, with reason and actor: at most 50. Durable: each status record carries the key\'s earlier changes (header ep-history), so the history survives restarts, compaction and partition moves. Kept in memory for the 10,000 most recent changes and for every paused key; an ACTIVE key changed long ago shows none until the next restart reads its trail again.',
           params: FlowKeyParams,
           response: {
             200: Type.Object({
