@@ -7,6 +7,8 @@
  * Exit codes: 0 clean stop, 1 failure, 2 bad configuration or usage.
  */
 import './threadpool.ts';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { ConfigError, loadSettings, type Settings } from './config/config.ts';
@@ -48,7 +50,7 @@ function help(): string {
     ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
     ['EVENT_PAUSE_CONFIG', 'the flows file', 'config/flows.json in the working directory'],
-    ['LOG_LEVEL', 'pino log level (trace, debug, info, warn, error, fatal)', 'info'],
+    ['LOG_LEVEL', 'pino log level (trace, debug, info, warn, error, fatal, silent)', 'info'],
   ];
   const width = Math.max(...variables.map(([name]) => name.length)) + 2;
   const lines = variables.map(([name, what, fallback]) => `  ${name.padEnd(width)}${what}\n  ${' '.repeat(width)}(default: ${fallback})`);
@@ -89,6 +91,35 @@ function hardExit(): never {
   process.exit(1);
 }
 
+/** HOST must be an address or a name that resolves: checked before anything starts. */
+async function checkHost(host: string): Promise<void> {
+  if (host === '' || isIP(host) !== 0) return;
+  try {
+    await lookup(host);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError('HOST', `cannot listen on "${host}": the name does not resolve (${code}); give an address of this machine (0.0.0.0 for all, 127.0.0.1) or a name that resolves to one`);
+  }
+}
+
+/** A listen failure the operator can fix (address in use, not ours, not allowed), named by its setting; else undefined. */
+function listenProblem(error: unknown, host: string, port: number): ConfigError | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError('PORT', `port ${port} is already in use on ${host}`);
+    case 'EACCES':
+      return new ConfigError('PORT', `not allowed to listen on port ${port} (ports below 1024 need privileges)`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError('HOST', `"${host}" is not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError('HOST', `cannot listen on "${host}": the name does not resolve (${code})`);
+    default:
+      return undefined;
+  }
+}
+
 /** Bad configuration: one line naming what is wrong, exit 2. */
 function configFailure(error: Error): never {
   process.stderr.write(`event-pause: ${error.message}\n`);
@@ -108,12 +139,13 @@ async function main(argv: readonly string[]): Promise<void> {
   let settings: Settings;
   try {
     settings = loadSettings();
+    await checkHost(settings.http.host);
   } catch (error) {
     if (error instanceof ConfigError) configFailure(error);
     throw error;
   }
 
-  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'event-pause', pid: process.pid } });
+  const logger = pino({ level: settings.logLevel, base: { service: 'event-pause', pid: process.pid } });
   let engine: FlowEngine;
   try {
     engine = await createEngine(settings, logger);
@@ -192,7 +224,14 @@ async function main(argv: readonly string[]): Promise<void> {
     await engine.stop().catch(() => undefined);
     process.exit(1);
   }
-  await app.listen({ host: settings.http.host, port: settings.http.port });
+  try {
+    await app.listen({ host: settings.http.host, port: settings.http.port });
+  } catch (error) {
+    const problem = listenProblem(error, settings.http.host, settings.http.port);
+    if (problem === undefined) throw error;
+    await engine.stop().catch(() => undefined);
+    configFailure(problem);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : settings.http.port;
   const url = displayUrl(settings.http.host, port);

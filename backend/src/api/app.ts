@@ -8,16 +8,16 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { Settings } from '../config/config.ts';
 import type { FlowEngine } from '../runtime/engine.ts';
-import { bearerGuard } from './auth.ts';
+import { bearerGuard, MUTATING_METHODS } from './auth.ts';
 import { Cluster } from './cluster.ts';
 import type { ApiContext } from './context.ts';
 import { ControlPlane } from './control-plane.ts';
 import { dashboardRoutes } from './dashboard.ts';
-import { errorHandler, notFoundHandler } from './errors.ts';
+import { ApiError, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts';
 import { EventStream, type EventStreamOptions } from './event-stream.ts';
 import { CommitLatencyHistogram } from './metrics.ts';
 import { MetricsHistory, type MetricsHistoryOptions } from './metrics-history.ts';
@@ -26,10 +26,27 @@ import { eventRoutes } from './routes/events.ts';
 import { flowRoutes } from './routes/flows.ts';
 import { insightRoutes } from './routes/insights.ts';
 import { opsRoutes } from './routes/ops.ts';
-import { MAX_KEY_LENGTH } from './schemas.ts';
+import { keyTooLong, MAX_KEY_BYTES } from './schemas.ts';
+import { strictBodyTypes } from './strict-body.ts';
 
-/** Largest request body: a bulk call of 1000 keys of the longest length fits comfortably. */
-export const BODY_LIMIT_BYTES = 512 * 1024;
+/** Largest request body: a bulk call of 1000 keys of the longest length (MAX_KEY_BYTES) fits comfortably. */
+export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Keys are limited in UTF-8 bytes (MAX_KEY_BYTES), which a JSON schema cannot say: checked after
+ * validation, wherever a key comes (path, send's query, a bulk body), with a 400 naming the field.
+ */
+async function keyBytesGuard(request: FastifyRequest): Promise<void> {
+  const params = request.params as { key?: unknown } | undefined;
+  const query = request.query as { key?: unknown } | undefined;
+  const body = request.body as { keys?: unknown } | undefined;
+  const problems: Array<string | undefined> = [];
+  if (typeof params?.key === 'string') problems.push(keyTooLong(params.key, 'params.key'));
+  if (typeof query?.key === 'string') problems.push(keyTooLong(query.key, 'querystring.key'));
+  if (Array.isArray(body?.keys)) body.keys.forEach((key, i) => typeof key === 'string' && problems.push(keyTooLong(key, `body.keys.${i}`)));
+  const problem = problems.find((p) => p !== undefined);
+  if (problem !== undefined) throw new ApiError('VALIDATION', problem);
+}
 
 export interface AppOptions {
   readonly engine: FlowEngine;
@@ -59,11 +76,15 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
   };
 
   const origins = settings.http.corsOrigins;
+  // As the original (Spring's allowedHeaders("*"), allowCredentials(true)): any request header a
+  // preflight asks for is allowed (no allowedHeaders list: the requested ones are echoed) and
+  // credentials are allowed, for the origins of CORS_ORIGINS. `*` allows any origin: it is echoed
+  // rather than sent as `*`, which browsers refuse together with credentials.
   await app.register(cors, {
-    origin: origins.includes('*') ? '*' : [...origins],
+    origin: origins.includes('*') ? true : [...origins],
+    credentials: true,
     methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'X-Actor', 'X-Reason', 'Last-Event-ID'],
-    exposedHeaders: ['ep-buffered-total'],
+    exposedHeaders: ['ep-buffered-total', 'x-limit-clamped'],
     maxAge: 600,
   });
   await app.register(swagger, {
@@ -83,8 +104,21 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // Bodies keep their JSON types (no coercion, see strict-body.ts): added before any route.
+  app.addHook('onRoute', strictBodyTypes);
+  app.addHook('preHandler', keyBytesGuard);
+
   const token = settings.http.apiToken;
-  if (token !== undefined) app.addHook('onRequest', bearerGuard(token));
+  if (token !== undefined) {
+    app.addHook('onRequest', bearerGuard(token));
+    // Operations the guard covers declare the bearer scheme, so that Swagger UI's Authorize sends
+    // the token with them (OpenAPI applies no security to an operation that declares none).
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      if (!methods.some((method) => MUTATING_METHODS.has(method))) return;
+      route.schema = { ...route.schema, security: [{ bearer: [] }] };
+    });
+  }
   app.addHook('preClose', async () => events.closeAll());
   const history = new MetricsHistory(engine, options.metricsHistory);
   app.addHook('onReady', async () => history.start());
@@ -99,13 +133,17 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
 };
 
 export function buildApp(options: AppOptions): FastifyInstance {
-  const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const logger = options.logger ?? pino({ level: options.settings.logLevel });
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT_BYTES,
-    // Keys travel in the path; let their length be judged by the schema, with a clear message.
-    routerOptions: { maxParamLength: MAX_KEY_LENGTH * 12 },
+    // Keys travel in the path, percent-encoded (3 characters a byte); let their length be judged by
+    // the schema and keyBytesGuard, with a clear message, up to what Node's header limit lets in.
+    routerOptions: { maxParamLength: Math.max(MAX_KEY_BYTES * 3 * 2, 16 * 1024) },
     ajv: { customOptions: { removeAdditional: false, verbose: true, allErrors: false } },
+    // Bad %-escapes, malformed requests and oversized headers answer in the documented error shape.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     // Long-lived event streams must not hold shutdown up: they are ended in preClose.
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();

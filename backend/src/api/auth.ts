@@ -7,7 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
 
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Methods that need the token when API_TOKEN is set. */
+export const MUTATING_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -20,7 +21,7 @@ export function tokenMatches(presented: string, expected: string): boolean {
 
 export function bearerGuard(token: string): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
-    if (!MUTATING.has(request.method)) return;
+    if (!MUTATING_METHODS.has(request.method)) return;
     const header = request.headers.authorization;
     if (header === undefined || header === '') {
       throw new ApiError('UNAUTHORIZED', 'this endpoint changes state and needs an "Authorization: Bearer <API_TOKEN>" header');

@@ -4,10 +4,10 @@
  * read buffers, statuses and recent records in the shapes the API shows.
  */
 import type { FlowDefinition } from '../config/config.ts';
-import { decodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../model/wire.ts';
+import { decodeEvent, encodeHistory, encodeStatus, HEADERS, RESUME_COMMAND } from '../model/wire.ts';
 import type { FlowEngine, RecentScope, StoredRecord } from '../runtime/engine.ts';
 import type { BufferedEvent, BufferView, Header, KeyStatus } from '../runtime/ports.ts';
-import type { StatusChange } from '../runtime/status-table.ts';
+import { mergeHistory, type StatusChange } from '../runtime/status-table.ts';
 import { ApiError } from './errors.ts';
 
 export interface ActionMeta {
@@ -49,9 +49,20 @@ export interface StatusView {
   timestamp: number | null;
 }
 
+/** Keys whose status changes this instance wrote are remembered for their trail, at most this many. */
+const WRITTEN_KEYS = 10_000;
+/** Changes remembered per key written here: what a trail carries. */
+const HISTORY_KEEP = 50;
+
 export class ControlPlane {
   readonly #engine: FlowEngine;
   readonly #flows: ReadonlyMap<string, FlowDefinition>;
+  /**
+   * Status changes this instance wrote, by flow and key, least recent first: the status table may
+   * not have read them back yet when the next change of the key is written (pause, resume, pause
+   * in quick succession), and that one's trail must hold them.
+   */
+  readonly #written = new Map<string, StatusChange[]>();
 
   constructor(engine: FlowEngine) {
     this.#engine = engine;
@@ -97,10 +108,42 @@ export class ControlPlane {
     );
   }
 
+  /**
+   * Writes the status records, each with the key's earlier changes in its ep-history header (the
+   * durable audit trail, see runtime/status-table.ts): what the status table holds of the key, and
+   * what this instance wrote that the table may not have read back yet.
+   */
   async #writeStatus(flow: FlowDefinition, keys: readonly string[], status: KeyStatus, meta: ActionMeta): Promise<{ partition: number; offset: number }[]> {
     const headers = metaHeaders(meta);
     const value = encodeStatus(status);
-    return this.#produceAll(keys.map((key) => () => this.#engine.produce(flow.topics.status, { key, value, headers })));
+    const table = this.#engine.statusTable(flow.id);
+    const timestamp = Date.now();
+    const written = await this.#produceAll(
+      keys.map((key) => () => {
+        const earlier = mergeHistory(key, [], [...table.history(key), ...(this.#written.get(`${flow.id}\u0000${key}`) ?? [])]);
+        const trail = encodeHistory(earlier);
+        const withTrail = trail === undefined ? headers : [...headers, { key: HEADERS.history, value: trail }];
+        return this.#engine.produce(flow.topics.status, { key, value, headers: withTrail, timestamp });
+      }),
+    );
+    keys.forEach((key, i) => {
+      const { partition, offset } = written[i]!;
+      this.#rememberWritten(flow.id, { key, status, version: 0, position: offset, reason: meta.reason || undefined, actor: meta.actor, timestamp, partition, offset });
+    });
+    return written;
+  }
+
+  #rememberWritten(flowId: string, change: StatusChange): void {
+    const id = `${flowId}\u0000${change.key}`;
+    const changes = this.#written.get(id) ?? [];
+    this.#written.delete(id);
+    changes.push(change);
+    if (changes.length > HISTORY_KEEP) changes.shift();
+    this.#written.set(id, changes);
+    if (this.#written.size > WRITTEN_KEYS) {
+      const oldest = this.#written.keys().next().value;
+      if (oldest !== undefined) this.#written.delete(oldest);
+    }
   }
 
   async #produceAll<T>(sends: ReadonlyArray<() => Promise<T>>): Promise<T[]> {

@@ -4,11 +4,19 @@
  * `description` texts double as the hint in 400 messages (see errors.ts).
  */
 import { Type } from 'typebox';
+import { MAX_BUFFERED_KEY_BYTES } from '../model/errors.ts';
 
-export const MAX_KEY_LENGTH = 256;
+/**
+ * Longest record key the API takes, in UTF-8 bytes: what every engine can hold, the buffer
+ * store's limit (lmdb's 1978-byte key limit less the 12 bytes its entry key adds; the memory
+ * store enforces the same). Kafka itself takes any key up to message.max.bytes. The original
+ * took any key; a longer one than this could be paused but its events never buffered.
+ */
+export const MAX_KEY_BYTES = MAX_BUFFERED_KEY_BYTES;
 export const MAX_REASON_LENGTH = 500;
 export const MAX_ACTOR_LENGTH = 100;
 export const MAX_BULK_KEYS = 1000;
+/** Most records input-messages / output-messages return: a larger `limit` is clamped to it (X-Limit-Clamped). */
 export const MAX_RECENT_LIMIT = 1000;
 export const MAX_PAGE_LIMIT = 1000;
 export const MAX_DATA_LENGTH = 4096;
@@ -20,11 +28,18 @@ export const FlowId = Type.String({
   description: 'a flow id: letters, digits, . _ - (at most 100)',
 });
 
+/** A record key. Its byte length (MAX_KEY_BYTES) is checked after the schema (keyBytesGuard in app.ts): characters are at most bytes. */
 export const Key = Type.String({
   minLength: 1,
-  maxLength: MAX_KEY_LENGTH,
-  description: `a record key, 1 to ${MAX_KEY_LENGTH} characters`,
+  maxLength: MAX_KEY_BYTES,
+  description: `a record key, 1 to ${MAX_KEY_BYTES} UTF-8 bytes`,
 });
+
+/** Why `key` is too long, or undefined when it fits. */
+export function keyTooLong(key: string, where: string): string | undefined {
+  const bytes = Buffer.byteLength(key, 'utf8');
+  return bytes > MAX_KEY_BYTES ? `${where} must be at most ${MAX_KEY_BYTES} UTF-8 bytes (a record key a buffer can hold), got ${bytes} bytes` : undefined;
+}
 
 export const FlowParams = Type.Object({ flow: FlowId });
 export const FlowKeyParams = Type.Object({ flow: FlowId, key: Key });
@@ -36,10 +51,19 @@ export const Actor = Type.String({
   description: `who acts, 1 to ${MAX_ACTOR_LENGTH} characters`,
 });
 
-/** Optional reason and actor of a pause or resume, as headers (the original endpoints take no body). */
+/**
+ * Optional reason and actor of a pause or resume, as headers (the original endpoints take no body).
+ * Non-ASCII text: RFC 8187 `UTF-8''caf%C3%A9`, percent-encoded UTF-8, or raw UTF-8 bytes (see
+ * headerText in context.ts); the length limits apply to the decoded text, so the raw value may
+ * be longer (12 characters per character at most: 4 UTF-8 bytes of 3 characters each).
+ */
 export const ActionHeaders = Type.Object({
-  'x-actor': Type.Optional(Actor),
-  'x-reason': Type.Optional(Reason),
+  'x-actor': Type.Optional(
+    Type.String({ maxLength: MAX_ACTOR_LENGTH * 12 + 16, description: `who acts, 1 to ${MAX_ACTOR_LENGTH} characters; non-ASCII as UTF-8''<percent-encoded UTF-8> (RFC 8187), percent-encoded or raw UTF-8` }),
+  ),
+  'x-reason': Type.Optional(
+    Type.String({ maxLength: MAX_REASON_LENGTH * 12 + 16, description: `free text, at most ${MAX_REASON_LENGTH} characters; non-ASCII as UTF-8''<percent-encoded UTF-8> (RFC 8187), percent-encoded or raw UTF-8` }),
+  ),
 });
 
 export const KeyStatus = Type.Union([Type.Literal('ACTIVE'), Type.Literal('PAUSED')]);

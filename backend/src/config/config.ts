@@ -2,7 +2,7 @@
  * Settings: the flows file plus environment variables. Every bad value stops startup with an
  * error that names the setting (SEMANTICS rule 8).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export interface FlowTopics {
@@ -55,6 +55,8 @@ export interface RuntimeSettings {
 
 export interface Settings {
   readonly flows: readonly FlowDefinition[];
+  /** pino level (LOG_LEVEL): trace, debug, info, warn, error, fatal or silent. */
+  readonly logLevel: string;
   readonly runtime: RuntimeSettings;
   /** Set: run on Kafka. Unset: run on the embedded engine. */
   readonly kafkaBrokers: string | undefined;
@@ -143,6 +145,52 @@ export class ConfigError extends Error {
 
 const FLOW_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+/** Kafka's longest topic name. */
+const MAX_TOPIC_NAME = 249;
+/** What the flows file may hold at its top level. */
+const FLOWS_FILE_KEYS = ['applicationId', 'partitions', 'flows'] as const;
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/**
+ * RFC 6750's b64token: what `Authorization: Bearer <token>` can carry. A token with a space or
+ * another character outside it can never be presented, so no request could ever authenticate.
+ */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * An application id names consumer groups (`<id>-<flow>`), transactional ids and changelog topics
+ * (`<id>-<flow>-buffer-changelog`): Kafka's legal characters, and short enough that the longest
+ * derived topic name fits Kafka's 249.
+ */
+function applicationIdSetting(value: unknown, setting: string, flowIds: readonly string[]): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9._-]+$/.test(value)) {
+    throw new ConfigError(setting, `expected letters, digits, . _ - (the characters Kafka allows in topic and group names), got ${JSON.stringify(value)}`);
+  }
+  const suffix = Math.max(...flowIds.map((id) => `-${id}-buffer-changelog`.length));
+  if (value.length + suffix > MAX_TOPIC_NAME) {
+    throw new ConfigError(
+      setting,
+      `at most ${MAX_TOPIC_NAME - suffix} characters with these flows (topic <applicationId>-<flow>-buffer-changelog must fit Kafka's ${MAX_TOPIC_NAME}), got ${value.length}`,
+    );
+  }
+  return value;
+}
+
+/** STATE_DIR must be a directory, or not exist yet (it is created), and not lie under a file. */
+function stateDirSetting(env: Env): string {
+  const dir = env.STATE_DIR ?? path.resolve('.data', 'state');
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    let isDirectory: boolean | undefined;
+    try {
+      isDirectory = statSync(at).isDirectory();
+    } catch {
+      isDirectory = undefined;
+    }
+    if (isDirectory === false) {
+      throw new ConfigError('STATE_DIR', at === path.resolve(dir) ? `${dir} is a file, not a directory` : `${dir} cannot be created: ${at} is a file`);
+    }
+    if (isDirectory === true || path.dirname(at) === at) return dir;
+  }
+}
 
 export function repoRoot(): string {
   return path.resolve(import.meta.dirname, '../../..');
@@ -202,6 +250,11 @@ export function parseFlowsFile(
   source: string,
 ): { applicationId: string; flows: FlowDefinition[] } {
   const root = object(json, source);
+  for (const key of Object.keys(root)) {
+    if (!(FLOWS_FILE_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(`${source}: ${key}`, `unknown top-level setting (known: ${FLOWS_FILE_KEYS.join(', ')})`);
+    }
+  }
   const applicationId = root.applicationId ?? 'event-pause';
   if (typeof applicationId !== 'string' || !FLOW_ID.test(applicationId)) {
     throw new ConfigError(`${source}: applicationId`, `expected letters, digits, . _ -, got ${JSON.stringify(applicationId)}`);
@@ -243,6 +296,7 @@ export function parseFlowsFile(
     if (new Set(names).size !== names.length) throw new ConfigError(at, 'a flow needs five distinct topics');
     return { id, topics, partitions: partitions as number };
   });
+  applicationIdSetting(applicationId, `${source}: applicationId`, flows.map((flow) => flow.id));
   return { applicationId, flows };
 }
 
@@ -277,12 +331,23 @@ export function loadSettings(env: Env = process.env): Settings {
     }
   }
   const apiToken = env.API_TOKEN === '' ? undefined : env.API_TOKEN;
+  if (apiToken !== undefined && !BEARER_TOKEN.test(apiToken)) {
+    throw new ConfigError(
+      'API_TOKEN',
+      'a bearer token may hold only letters, digits and - . _ ~ + / (then = padding), no spaces (RFC 6750): with any other character no request could ever authenticate',
+    );
+  }
+  const logLevel = env.LOG_LEVEL === undefined || env.LOG_LEVEL === '' ? 'info' : env.LOG_LEVEL;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
   const advertisedUrl = env.ADVERTISED_URL ?? `http://127.0.0.1:${port}`;
   if (!/^https?:\/\/[^/\s]+$/.test(advertisedUrl)) {
     throw new ConfigError('ADVERTISED_URL', `expected http://host:port, got "${advertisedUrl}"`);
   }
   return {
     flows,
+    logLevel,
     kafkaBrokers: brokers,
     kafkaClientConfig: {
       all: clientProperties(env, 'KAFKA_CONFIG'),
@@ -290,7 +355,8 @@ export function loadSettings(env: Env = process.env): Settings {
       producer: clientProperties(env, 'KAFKA_PRODUCER_CONFIG'),
     },
     runtime: {
-      applicationId: env.APPLICATION_ID ?? applicationId,
+      applicationId:
+        env.APPLICATION_ID === undefined ? applicationId : applicationIdSetting(env.APPLICATION_ID, 'APPLICATION_ID', flows.map((flow) => flow.id)),
       processingGuarantee: guarantee,
       commitIntervalMs: intSetting(env, 'COMMIT_INTERVAL_MS', 100, 1, 60_000),
       punctuateIntervalMs: intSetting(env, 'PUNCTUATE_INTERVAL_MS', 1000, 10, 3_600_000),
@@ -298,7 +364,7 @@ export function loadSettings(env: Env = process.env): Settings {
       maxBufferPerKey: intSetting(env, 'MAX_BUFFER_PER_KEY', 0, 0, Number.MAX_SAFE_INTEGER),
       maxEventBytes: intSetting(env, 'MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, 1024, 256 * 1024 * 1024),
       statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
-      stateDir: env.STATE_DIR ?? path.resolve('.data', 'state'),
+      stateDir: stateDirSetting(env),
       standbyReplicas: standbyReplicas(env),
     },
     alerts: {

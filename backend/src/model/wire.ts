@@ -25,7 +25,86 @@ export const HEADERS = {
    * same key. A PAUSED at a higher offset was written after the command and outranks it.
    */
   statusOffset: 'ep-status-offset',
+  /**
+   * On a status record: the key's earlier status changes, oldest first, as JSON (encodeHistory).
+   * The audit trail travels with the key's latest status record, so the compacted status topic,
+   * which keeps that record, keeps the trail; the value stays the original's "PAUSED"/"ACTIVE".
+   */
+  history: 'ep-history',
 } as const;
+
+/** One status change of a key's audit trail (the ep-history header). */
+export interface HistoryEntry {
+  readonly status: KeyStatus;
+  readonly reason: string | undefined;
+  readonly actor: string | undefined;
+  /** The status record's timestamp, partition and offset. */
+  readonly timestamp: number;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** Earlier changes one status record carries at most: with the record itself, 50. */
+export const HISTORY_TRAIL_ENTRIES = 49;
+/** Bytes the ep-history header takes at most: the oldest entries are left out past it. */
+export const HISTORY_TRAIL_BYTES = 16 * 1024;
+
+type WireHistoryEntry = { s: KeyStatus; r?: string; a?: string; t: number; p: number; o: number };
+
+/**
+ * The ep-history header: the newest HISTORY_TRAIL_ENTRIES entries (oldest first) that fit in
+ * HISTORY_TRAIL_BYTES; undefined when there is nothing to carry.
+ */
+export function encodeHistory(entries: readonly HistoryEntry[]): Buffer | undefined {
+  const wire: string[] = [];
+  let bytes = 2;
+  for (let i = entries.length - 1; i >= 0 && wire.length < HISTORY_TRAIL_ENTRIES; i--) {
+    const e = entries[i]!;
+    const item: WireHistoryEntry = { s: e.status, t: e.timestamp, p: e.partition, o: e.offset };
+    if (e.reason !== undefined) item.r = e.reason;
+    if (e.actor !== undefined) item.a = e.actor;
+    const text = JSON.stringify(item);
+    const size = Buffer.byteLength(text) + 1;
+    if (bytes + size > HISTORY_TRAIL_BYTES) break;
+    bytes += size;
+    wire.push(text);
+  }
+  return wire.length === 0 ? undefined : Buffer.from(`[${wire.reverse().join(',')}]`);
+}
+
+/** The entries of an ep-history header; a header that cannot be read gives none (it is only a trail). */
+export function decodeHistory(value: Buffer | undefined): HistoryEntry[] {
+  if (value === undefined || value.length === 0) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  const entries: HistoryEntry[] = [];
+  for (const item of parsed as Array<Partial<WireHistoryEntry> | null>) {
+    if (item === null || typeof item !== 'object') continue;
+    if ((item.s !== 'PAUSED' && item.s !== 'ACTIVE') || typeof item.t !== 'number' || typeof item.p !== 'number' || typeof item.o !== 'number') continue;
+    entries.push({
+      status: item.s,
+      reason: typeof item.r === 'string' ? item.r : undefined,
+      actor: typeof item.a === 'string' ? item.a : undefined,
+      timestamp: item.t,
+      partition: item.p,
+      offset: item.o,
+    });
+  }
+  return entries;
+}
+
+export function headerBuffer(headers: readonly Header[], key: string): Buffer | undefined {
+  for (let i = headers.length - 1; i >= 0; i--) {
+    const header = headers[i];
+    if (header !== undefined && header.key === key) return header.value;
+  }
+  return undefined;
+}
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 

@@ -19,11 +19,25 @@
  * (a custom partitioner) keeps its key's exact position instead, so (a) and (b) hold for it too.
  * Until `setPartitions` is called, ACTIVE keys keep their exact positions (nothing is forgotten).
  *
- * History: the last HISTORY_RING changes of all keys (at most HISTORY_PER_KEY per key) are kept
- * in a ring, so the memory is bounded whatever the topic holds; older changes of a key are only on
- * the status topic (a key resumed long ago shows no reason or actor).
+ * History (the audit trail: who paused or resumed a key, why, when) must survive restarts and
+ * partition moves. Every status record our API writes carries the key's earlier changes in its
+ * `ep-history` header (model/wire.ts), so the key's latest record, the one a compacted status
+ * topic keeps, holds the trail; the value stays the original's "PAUSED"/"ACTIVE", which its
+ * dashboard and scripts read. Why there rather than in an audit topic of its own: every instance
+ * already reads the whole status topic before it processes (rule 10), so the trail comes back with
+ * the table after a restart or a move, with no other topic to create, size, retain and read, and
+ * compaction cannot cut a key's trail short (a retention-based audit topic would lose a key paused
+ * longer than its retention). The cost: each status record carries up to 49 earlier changes
+ * (at most 16 KiB), and a concurrent write from another instance the writer had not seen yet is
+ * missing from the trail once compaction drops its own record.
+ *
+ * In memory: the keys changed most recently (their changes seen, at most HISTORY_PER_KEY, and the
+ * raw trail of their latest record; at most HISTORY_RING changes over all of them), and the trail
+ * of every PAUSED key that has one. Trails are parsed only when a history is asked for, so reading
+ * millions of status records at startup parses none. An ACTIVE key that fell out of the recent
+ * keys shows no history (its trail is on the status topic, read again at the next restart).
  */
-import { decodeStatus, HEADERS, headerValue } from '../model/wire.ts';
+import { decodeHistory, decodeStatus, HEADERS, headerBuffer, headerValue, type HistoryEntry } from '../model/wire.ts';
 import { partitionForKey } from './partitioner.ts';
 import type { InputRecord, KeyStatus, StatusEntry } from './ports.ts';
 
@@ -42,8 +56,16 @@ export interface StatusChange {
 }
 
 const ACTIVE: StatusEntry = Object.freeze({ status: 'ACTIVE', version: 0, position: -1, timestamp: -1 });
-/** Changes kept for history, over all keys. */
+/** Changes kept in memory for history, over all recently changed keys. */
 export const HISTORY_RING = 10_000;
+/** Bytes of raw trails (ep-history headers) kept for recently changed keys. */
+const HISTORY_TRAIL_MEMORY = 32 * 1024 * 1024;
+
+/** A recently changed key: the changes this table applied, and the trail of the latest record that had one. */
+interface RecentKey {
+  changes: StatusChange[];
+  trail: Buffer | undefined;
+}
 /** Changes of one key history() returns at most. */
 export const HISTORY_PER_KEY = 50;
 /** Distinct reason/actor strings shared at most (a bulk pause of a million keys has one reason). */
@@ -61,11 +83,15 @@ export class StatusTable {
   #partition = new Int32Array(1024);
   #reason: Array<string | undefined> = [];
   #actor: Array<string | undefined> = [];
+  /** Raw ep-history trail of a PAUSED key's latest record, by slot. */
+  #trail: Array<Buffer | undefined> = [];
   readonly #free: number[] = [];
   #used = 0;
   readonly #shared = new Map<string, string>();
-  readonly #ring: Array<StatusChange | undefined> = new Array<StatusChange | undefined>(HISTORY_RING);
-  #ringNext = 0;
+  /** Recently changed keys, least recent first (a Map keeps insertion order). */
+  readonly #recent = new Map<string, RecentKey>();
+  #recentChanges = 0;
+  #recentTrailBytes = 0;
   readonly #listeners = new Set<(change: StatusChange) => void>();
   /** Status-topic partitions; undefined until known. */
   #partitions: number | undefined;
@@ -92,6 +118,9 @@ export class StatusTable {
     if (record.offset > (this.#applied[record.partition] ?? -1)) this.#applied[record.partition] = record.offset;
     const reason = this.#share(headerValue(record.headers, HEADERS.reason));
     const actor = this.#share(headerValue(record.headers, HEADERS.actor));
+    const header = headerBuffer(record.headers, HEADERS.history);
+    // A copy: the header may be a view into a large fetch buffer that must not stay pinned.
+    const trail = header === undefined || header.length === 0 ? undefined : Buffer.from(header);
     if (decoded.value === 'PAUSED') {
       let slot = this.#slots.get(key);
       if (slot === undefined) {
@@ -105,6 +134,7 @@ export class StatusTable {
       this.#partition[slot] = record.partition;
       this.#reason[slot] = reason;
       this.#actor[slot] = actor;
+      this.#trail[slot] = trail;
     } else {
       if (this.#partitions === undefined || partitionForKey(record.key, this.#partitions) !== record.partition) this.#exact.set(key, record.offset);
       else this.#exact.delete(key);
@@ -113,6 +143,7 @@ export class StatusTable {
         this.#slots.delete(key);
         this.#reason[slot] = undefined;
         this.#actor[slot] = undefined;
+        this.#trail[slot] = undefined;
         this.#free.push(slot);
       }
     }
@@ -128,8 +159,7 @@ export class StatusTable {
       partition: record.partition,
       offset: record.offset,
     };
-    this.#ring[this.#ringNext] = change;
-    this.#ringNext = (this.#ringNext + 1) % HISTORY_RING;
+    this.#remember(change, trail);
     if (listening) for (const listener of this.#listeners) listener(change);
     return undefined;
   }
@@ -158,33 +188,25 @@ export class StatusTable {
     return { status: 'PAUSED', version: this.#version[slot]!, position: this.#position[slot]!, timestamp: this.#timestamp[slot]! };
   }
 
-  /** The latest change seen for a key, with its reason and actor (undefined for an ACTIVE key whose change left the history). */
+  /** The latest change seen for a key, with its reason and actor (undefined for an ACTIVE key no longer among the recent ones). */
   latest(key: string): StatusChange | undefined {
     const slot = this.#slots.get(key);
     if (slot !== undefined) return this.#change(key, slot);
-    for (let i = 1; i <= HISTORY_RING; i++) {
-      const change = this.#ring[(this.#ringNext - i + HISTORY_RING) % HISTORY_RING];
-      if (change === undefined) break;
-      if (change.key === key) return change;
-    }
-    return undefined;
+    return this.#recent.get(key)?.changes.at(-1);
   }
 
   /**
-   * Status changes of a key, oldest first: those still in the history ring (the last
-   * HISTORY_RING changes of all keys), at most HISTORY_PER_KEY. A key paused long ago and not
-   * changed since still shows its pause, from the table.
+   * Status changes of a key, oldest first, at most HISTORY_PER_KEY: the trail its latest record
+   * carries (ep-history) merged with the changes this table applied, so a history survives a
+   * restart and compaction. A PAUSED key no longer among the recent ones still shows its pause
+   * and its trail; an ACTIVE one shows nothing (see the class comment).
    */
   history(key: string): readonly StatusChange[] {
-    const found: StatusChange[] = [];
-    for (let i = 1; i <= HISTORY_RING && found.length < HISTORY_PER_KEY; i++) {
-      const change = this.#ring[(this.#ringNext - i + HISTORY_RING) % HISTORY_RING];
-      if (change === undefined) break;
-      if (change.key === key) found.push(change);
-    }
+    const recent = this.#recent.get(key);
     const slot = this.#slots.get(key);
-    if (found.length === 0 && slot !== undefined) found.push(this.#change(key, slot));
-    return found.reverse();
+    if (recent !== undefined) return mergeHistory(key, decodeHistory(recent.trail), recent.changes);
+    if (slot !== undefined) return mergeHistory(key, decodeHistory(this.#trail[slot]), [this.#change(key, slot)]);
+    return [];
   }
 
   /** The PAUSED keys, in no particular order. */
@@ -239,6 +261,37 @@ export class StatusTable {
     return slot;
   }
 
+  /** Puts a change at the front of the recent keys, then evicts the least recent past the bounds. */
+  #remember(change: StatusChange, trail: Buffer | undefined): void {
+    const key = change.key;
+    let recent = this.#recent.get(key);
+    if (recent === undefined) {
+      recent = { changes: [], trail: undefined };
+    } else {
+      this.#recent.delete(key);
+    }
+    this.#recent.set(key, recent);
+    recent.changes.push(change);
+    this.#recentChanges++;
+    if (recent.changes.length > HISTORY_PER_KEY) {
+      recent.changes.shift();
+      this.#recentChanges--;
+    }
+    // A record without a trail (written by the original's producers) keeps the earlier one: it is still the key's past.
+    if (trail !== undefined) {
+      this.#recentTrailBytes += trail.length - (recent.trail?.length ?? 0);
+      recent.trail = trail;
+    }
+    while (this.#recentChanges > HISTORY_RING || this.#recentTrailBytes > HISTORY_TRAIL_MEMORY) {
+      const oldest = this.#recent.entries().next().value;
+      if (oldest === undefined) break;
+      const [oldestKey, evicted] = oldest;
+      this.#recent.delete(oldestKey);
+      this.#recentChanges -= evicted.changes.length;
+      this.#recentTrailBytes -= evicted.trail?.length ?? 0;
+    }
+  }
+
   /** One string object for equal reasons/actors (bounded: past SHARED_STRINGS distinct ones, it starts over). */
   #share(value: string | undefined): string | undefined {
     if (value === undefined) return undefined;
@@ -253,4 +306,21 @@ export class StatusTable {
 function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
   to.set(from);
   return to;
+}
+
+/**
+ * A key's history from the trail of its latest record and the changes applied here: one entry per
+ * status record (partition, offset), oldest first (offset order within a partition, else time),
+ * the newest HISTORY_PER_KEY.
+ */
+export function mergeHistory(key: string, trail: readonly HistoryEntry[], seen: readonly StatusChange[]): StatusChange[] {
+  const byRecord = new Map<string, StatusChange>();
+  for (const entry of trail) {
+    byRecord.set(`${entry.partition}:${entry.offset}`, { key, version: 0, position: entry.offset, ...entry });
+  }
+  for (const change of seen) byRecord.set(`${change.partition}:${change.offset}`, change);
+  const merged = [...byRecord.values()].sort((a, b) =>
+    a.partition === b.partition ? a.offset - b.offset : a.timestamp - b.timestamp || a.offset - b.offset,
+  );
+  return merged.slice(-HISTORY_PER_KEY);
 }

@@ -242,12 +242,13 @@ describe('buffer pages', () => {
 });
 
 describe('validation', () => {
-  test('keys longer than 256 characters, bad flow ids and limits are 400 with what is wrong', async () => {
+  test('keys longer than a buffer holds, bad flow ids and limits are 400 with what is wrong', async () => {
     const cases: Array<[string, string, RegExp]> = [
-      ['POST', `/control/${FLOW}/pause/${'k'.repeat(257)}`, /params\.key must NOT have more than 256 characters/],
+      ['POST', `/control/${FLOW}/pause/${'k'.repeat(1967)}`, /params\.key must NOT have more than 1966 characters/],
+      ['POST', `/control/${FLOW}/pause/${encodeURIComponent('é'.repeat(984))}`, /params\.key must be at most 1966 UTF-8 bytes \(a record key a buffer can hold\), got 1968 bytes/],
       ['POST', '/control/bad%20flow/pause/k', /params\.flow must be a flow id: letters, digits, \. _ - \(at most 100\), got "bad flow"/],
-      ['GET', `/control/${FLOW}/input-messages?limit=1001`, /querystring\.limit must be <= 1000/],
-      ['GET', `/control/${FLOW}/input-messages?limit=ten`, /querystring\.limit must be integer/],
+      ['GET', `/control/${FLOW}/input-messages?limit=0`, /querystring\.limit must be >= 1/],
+      ['GET', `/control/${FLOW}/input-messages?limit=ten`, /querystring\.limit must be an integer \(a positive integer; above 1000 it is clamped to 1000\), got "ten"/],
       ['POST', `/control/${FLOW}/send?key=k`, /querystring\.data is required/],
       ['POST', `/control/${FLOW}/send?data=x&key=`, /querystring\.key must NOT have fewer than 1 characters/],
       ['GET', `/api/v1/flows/${FLOW}/keys/k/buffer?offset=-1`, /querystring\.offset must be >= 0/],

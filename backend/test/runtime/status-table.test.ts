@@ -4,16 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeStatus, HEADERS } from '../../src/model/wire.ts';
+import { encodeHistory, encodeStatus, HEADERS, type HistoryEntry } from '../../src/model/wire.ts';
 import type { InputRecord, KeyStatus } from '../../src/runtime/ports.ts';
 import { partitionForKey } from '../../src/runtime/partitioner.ts';
 import { HISTORY_PER_KEY, HISTORY_RING, StatusTable } from '../../src/runtime/status-table.ts';
 
 let offset = 0;
-function status(key: string, value: KeyStatus | null, meta: { reason?: string; actor?: string; partition?: number } = {}): InputRecord {
+function status(key: string, value: KeyStatus | null, meta: { reason?: string; actor?: string; partition?: number; trail?: readonly HistoryEntry[] } = {}): InputRecord {
   const headers = [];
   if (meta.reason !== undefined) headers.push({ key: HEADERS.reason, value: Buffer.from(meta.reason) });
   if (meta.actor !== undefined) headers.push({ key: HEADERS.actor, value: Buffer.from(meta.actor) });
+  const trail = meta.trail === undefined ? undefined : encodeHistory(meta.trail);
+  if (trail !== undefined) headers.push({ key: HEADERS.history, value: trail });
   return {
     topic: 'status',
     partition: meta.partition ?? 0,
@@ -120,6 +122,50 @@ describe('status table', () => {
     for (let i = 0; i < HISTORY_RING; i++) table.apply(status(`other-${i}`, 'ACTIVE'));
     assert.deepEqual(table.history('h'), []);
     assert.equal(table.latest('h'), undefined);
+  });
+
+  test('history survives a rebuild from a compacted topic: the latest record carries the trail (ep-history)', () => {
+    const first = new StatusTable();
+    const r1 = status('k', 'PAUSED', { reason: 'r1', actor: 'a' });
+    const r2 = status('k', 'ACTIVE', { reason: 'r2', actor: 'b' });
+    first.apply(r1);
+    first.apply(r2);
+    // The writer puts what the table holds of the key into the next record's header.
+    const trail: HistoryEntry[] = first.history('k').map(({ status: s, reason, actor, timestamp, partition, offset: o }) => ({ status: s, reason, actor, timestamp, partition, offset: o }));
+    const r3 = status('k', 'PAUSED', { reason: 'r3', actor: 'c', trail });
+    first.apply(r3);
+    assert.deepEqual(first.history('k').map((c) => c.reason), ['r1', 'r2', 'r3'], 'no entry twice: trail and seen changes merge by record');
+
+    const rebuilt = new StatusTable(); // a restart on a compacted topic: only r3 is left
+    rebuilt.apply(r3);
+    const history = rebuilt.history('k');
+    assert.deepEqual(history.map((c) => [c.status, c.reason, c.actor]), [['PAUSED', 'r1', 'a'], ['ACTIVE', 'r2', 'b'], ['PAUSED', 'r3', 'c']]);
+    assert.deepEqual(history.map((c) => c.offset), [r1.offset, r2.offset, r3.offset]);
+    assert.deepEqual(history.map((c) => c.timestamp), [r1.timestamp, r2.timestamp, r3.timestamp]);
+
+    // A record without a trail (the original's producers) keeps the trail already known.
+    rebuilt.apply(status('k', 'ACTIVE'));
+    assert.deepEqual(rebuilt.history('k').map((c) => c.reason), ['r1', 'r2', 'r3', undefined]);
+    // A paused key pushed out of the recent keys keeps its trail with its slot.
+    rebuilt.apply(status('k', 'PAUSED', { reason: 'r5', trail: rebuilt.history('k') }));
+    for (let i = 0; i < HISTORY_RING + 1; i++) rebuilt.apply(status(`other-${i}`, 'ACTIVE'));
+    assert.deepEqual(rebuilt.history('k').map((c) => c.reason), ['r1', 'r2', 'r3', undefined, 'r5']);
+    // A trail that cannot be read is ignored: it is only a trail.
+    const bad = new StatusTable();
+    const z = status('z', 'PAUSED', { reason: 'z' });
+    bad.apply({ ...z, headers: [...z.headers, { key: HEADERS.history, value: Buffer.from('not json') }] });
+    assert.deepEqual(bad.history('z').map((c) => c.reason), ['z']);
+  });
+
+  test('the trail a record carries is bounded: 49 earlier changes, 16 KiB', () => {
+    const entries: HistoryEntry[] = Array.from({ length: 80 }, (_, i) => ({ status: 'PAUSED', reason: `r${i}`, actor: 'x', timestamp: i, partition: 0, offset: i }));
+    const table = new StatusTable();
+    table.apply(status('k', 'PAUSED', { reason: 'now', trail: entries }));
+    const history = table.history('k');
+    assert.equal(history.length, HISTORY_PER_KEY);
+    assert.deepEqual([history[0]?.reason, history.at(-2)?.reason, history.at(-1)?.reason], ['r31', 'r79', 'now']);
+    const big = encodeHistory(entries.map((e) => ({ ...e, reason: 'é'.repeat(500) })));
+    assert.ok(big !== undefined && big.length <= 16 * 1024);
   });
 
   test('many keys: slots are reused, every answer stays right', () => {

@@ -5,7 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { originalApiBodies } from '../body-parsers.ts';
 import { actionMeta, type ApiContext } from '../context.ts';
 import { bufferedEventView } from '../control-plane.ts';
 import {
@@ -38,9 +40,19 @@ const recentSchema = (which: 'input' | 'output') => ({
   tags,
   summary: `Recent records of the flow's ${which} topic, newest last`,
   params: FlowParams,
-  querystring: Type.Object({ limit: limit(50, MAX_RECENT_LIMIT) }),
+  description: `\`limit\` takes any positive integer, as the original did; above ${MAX_RECENT_LIMIT} it is clamped to ${MAX_RECENT_LIMIT} and the answer says so in the header X-Limit-Clamped: ${MAX_RECENT_LIMIT}.`,
+  querystring: Type.Object({
+    limit: Type.Integer({ minimum: 1, default: 50, description: `a positive integer; above ${MAX_RECENT_LIMIT} it is clamped to ${MAX_RECENT_LIMIT}` }),
+  }),
   response: { 200: Type.Array(RecentRecord), 400: ErrorResponse, 404: ErrorResponse },
 });
+
+/** The original took any int; we return at most MAX_RECENT_LIMIT records and say so when clamped. */
+function recentLimit(requested: number, reply: FastifyReply): number {
+  if (requested <= MAX_RECENT_LIMIT) return requested;
+  void reply.header('x-limit-clamped', String(MAX_RECENT_LIMIT));
+  return MAX_RECENT_LIMIT;
+}
 
 const actionSchema = (action: 'pause' | 'resume') => ({
   tags,
@@ -56,6 +68,8 @@ const actionSchema = (action: 'pause' | 'resume') => ({
 export function controlRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   const { plane, cluster } = ctx;
   return async (app) => {
+    originalApiBodies(app);
+
     app.post('/control/:flow/pause/:key', { schema: actionSchema('pause') }, async (request, reply) => {
       const flow = plane.flow(request.params.flow);
       await plane.pause(flow, [request.params.key], actionMeta(request));
@@ -74,6 +88,7 @@ export function controlRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary: 'Send a test event {id, data, timestamp} with a fresh id to the flow\'s main topic',
+          description: 'key and data come from the query string or, as the original took them, from a form body (application/x-www-form-urlencoded).',
           params: FlowParams,
           querystring: Type.Object({
             key: Key,
@@ -86,6 +101,13 @@ export function controlRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
             404: ErrorResponse,
           },
         },
+        // Spring's @RequestParam reads a form body too: its fields fill what the query lacks.
+        preValidation: async (request) => {
+          const form = request.body as Record<string, unknown> | undefined;
+          if (form === undefined || form === null || typeof form !== 'object') return;
+          const query = request.query as Record<string, unknown>;
+          for (const name of ['key', 'data']) if (query[name] === undefined && typeof form[name] === 'string') query[name] = form[name];
+        },
       },
       async (request) => {
         const flow = plane.flow(request.params.flow);
@@ -95,14 +117,14 @@ export function controlRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.get('/control/:flow/input-messages', { schema: recentSchema('input') }, async (request) => {
+    app.get('/control/:flow/input-messages', { schema: recentSchema('input') }, async (request, reply) => {
       const flow = plane.flow(request.params.flow);
-      return plane.recent(flow.topics.main, request.query.limit);
+      return plane.recent(flow.topics.main, recentLimit(request.query.limit, reply));
     });
 
-    app.get('/control/:flow/output-messages', { schema: recentSchema('output') }, async (request) => {
+    app.get('/control/:flow/output-messages', { schema: recentSchema('output') }, async (request, reply) => {
       const flow = plane.flow(request.params.flow);
-      return plane.recent(flow.topics.output, request.query.limit);
+      return plane.recent(flow.topics.output, recentLimit(request.query.limit, reply));
     });
 
     app.get(

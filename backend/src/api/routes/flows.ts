@@ -8,6 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { FlowDefinition } from '../../config/config.ts';
+import { jsonApiBodies } from '../body-parsers.ts';
 import { actionMeta, type ApiContext } from '../context.ts';
 import { bufferedEventView, bufferPage, bufferSummary, localBufferedKeys, searchedPartitions, statusView, type ActionMeta } from '../control-plane.ts';
 import {
@@ -19,7 +20,7 @@ import {
   KeyStatus,
   limit,
   MAX_BULK_KEYS,
-  MAX_KEY_LENGTH,
+  MAX_KEY_BYTES,
   MAX_PAGE_LIMIT,
   Reason,
 } from '../schemas.ts';
@@ -66,7 +67,7 @@ const KeysQuery = Type.Object({
     default: 'all',
     description: 'all (paused or buffered), paused, or buffered',
   }),
-  after: Type.Optional(Type.String({ maxLength: MAX_KEY_LENGTH, description: 'the nextCursor of the previous page' })),
+  after: Type.Optional(Type.String({ maxLength: MAX_KEY_BYTES, description: 'the nextCursor of the previous page' })),
   limit: limit(100, MAX_PAGE_LIMIT),
   scope: Type.Enum(['cluster', 'local'], {
     default: 'cluster',
@@ -153,6 +154,8 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
   });
 
   return async (app) => {
+    jsonApiBodies(app);
+
     app.get(
       '/api/v1/flows',
       {
@@ -353,7 +356,7 @@ export function flowRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         schema: {
           tags,
           summary:
-            'Status changes of a key seen by this instance, oldest first, with reason and actor: at most 50, from the last 10,000 changes of the flow (a key paused long ago shows its pause; older changes are only on the status topic)',
+            'Status changes of a key, oldest first, with reason and actor: at most 50. Durable: each status record carries the key\'s earlier changes (header ep-history), so the history survives restarts, compaction and partition moves. Kept in memory for the 10,000 most recent changes and for every paused key; an ACTIVE key changed long ago shows none until the next restart reads its trail again.',
           params: FlowKeyParams,
           response: {
             200: Type.Object({

@@ -17,7 +17,7 @@ import { bufferSummary } from '../control-plane.ts';
 import { ApiError } from '../errors.ts';
 import { KEY_SORTS, mergeSearch, searchLocal, type KeyHit, type KeyQuery, type LocalSearch } from '../key-search.ts';
 import { mergeHistories, type HistoryAnswer, type MetricsHistory } from '../metrics-history.ts';
-import { Actor, ErrorResponse, FlowId, FlowParams, Key, MAX_KEY_LENGTH, MAX_PAGE_LIMIT, MAX_RECENT_LIMIT, Reason, limit } from '../schemas.ts';
+import { Actor, ErrorResponse, FlowId, FlowParams, Key, MAX_KEY_BYTES, MAX_PAGE_LIMIT, MAX_RECENT_LIMIT, Reason, limit } from '../schemas.ts';
 import { RecentRecord } from './control.ts';
 
 const tags = ['v1'];
@@ -80,8 +80,8 @@ const KeyHitSchema = Type.Object({
   oldestBufferedTimestamp: Type.Union([Type.Number(), Type.Null()]),
 });
 const SearchQuery = Type.Object({
-  prefix: Type.String({ default: '', maxLength: MAX_KEY_LENGTH, description: 'keys starting with this (empty: every key)' }),
-  key: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_KEY_LENGTH, description: 'exact lookup of one key (overrides prefix)' })),
+  prefix: Type.String({ default: '', maxLength: MAX_KEY_BYTES, description: 'keys starting with this (empty: every key)' }),
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_KEY_BYTES, description: 'exact lookup of one key (overrides prefix)' })),
   state: Type.Enum(['all', 'paused', 'buffered'], { default: 'all', description: 'all (paused or buffered), paused, or buffered' }),
   sort: Type.Enum([...KEY_SORTS], {
     default: 'key',
@@ -109,7 +109,7 @@ const ReplayBody = Type.Object(
 
 const ResumeMatchingBody = Type.Object(
   {
-    prefix: Type.String({ maxLength: MAX_KEY_LENGTH, description: 'resume every PAUSED key starting with this (empty: every paused key)' }),
+    prefix: Type.String({ maxLength: MAX_KEY_BYTES, description: 'resume every PAUSED key starting with this (empty: every paused key)' }),
     expectedCount: Type.Integer({
       minimum: 0,
       description: 'how many keys the operator confirmed; when the flow holds another number of matching paused keys, nothing is resumed (409)',

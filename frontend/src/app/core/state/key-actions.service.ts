@@ -7,7 +7,13 @@ import { KeyDetailStore } from './key-detail.store';
 import { NotificationsStore } from './notifications.store';
 
 export const MAX_KEYS_PER_ACTION = 1000;
-export const MAX_KEY_LENGTH = 256;
+/** The API's limit: the UTF-8 bytes a key's buffer can hold (lmdb's key size less the store's prefix). */
+export const MAX_KEY_BYTES = 1966;
+
+/** UTF-8 bytes of a key. */
+export function keyBytes(key: string): number {
+  return new TextEncoder().encode(key).length;
+}
 export const MAX_REASON_LENGTH = 500;
 export const MAX_DATA_LENGTH = 4096;
 

@@ -2,7 +2,7 @@ import { ChangeDetectionStrategy, Component, input, signal } from '@angular/core
 import { RouterLink } from '@angular/router';
 
 /**
- * Long text (a 256-character key, a JSON value) cut to its column with an ellipsis: the whole
+ * Long text (a key of hundreds of characters, a JSON value) cut to its column with an ellipsis: the whole
  * text in the tooltip, and a button that copies it.
  */
 @Component({

@@ -4,7 +4,8 @@ import { RouterLink } from '@angular/router';
 import { SettingsStore } from '../../core/state/settings.store';
 import {
   KeyActions,
-  MAX_KEY_LENGTH,
+  MAX_KEY_BYTES,
+  keyBytes,
   MAX_KEYS_PER_ACTION,
   MAX_REASON_LENGTH,
   parseKeys,
@@ -93,8 +94,8 @@ export class KeyControlFormComponent {
   #check(keys: readonly string[], reason: string): string | undefined {
     if (keys.length === 0) return 'Enter at least one key.';
     if (keys.length > MAX_KEYS_PER_ACTION) return `At most ${MAX_KEYS_PER_ACTION} keys at once (${keys.length} entered).`;
-    const long = keys.find((key) => key.length > MAX_KEY_LENGTH);
-    if (long !== undefined) return `A key has at most ${MAX_KEY_LENGTH} characters: “${long.slice(0, 30)}…” has ${long.length}.`;
+    const long = keys.find((key) => keyBytes(key) > MAX_KEY_BYTES);
+    if (long !== undefined) return `A key has at most ${MAX_KEY_BYTES} bytes (UTF-8): “${long.slice(0, 30)}…” has ${keyBytes(long)}.`;
     if (reason.length > MAX_REASON_LENGTH) return `A reason has at most ${MAX_REASON_LENGTH} characters.`;
     return undefined;
   }

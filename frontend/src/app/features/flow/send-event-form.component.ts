@@ -1,6 +1,6 @@
 import { ChangeDetectionStrategy, Component, inject, input, signal } from '@angular/core';
 import { FormsModule } from '@angular/forms';
-import { KeyActions, MAX_DATA_LENGTH, MAX_KEY_LENGTH } from '../../core/state/key-actions.service';
+import { KeyActions, MAX_DATA_LENGTH, MAX_KEY_BYTES, keyBytes } from '../../core/state/key-actions.service';
 
 /** More would be a load test, not a test event: those belong in a script. */
 const MAX_SEND_COUNT = 100;
@@ -12,7 +12,7 @@ const MAX_SEND_COUNT = 100;
   template: `
     <form class="form" (ngSubmit)="send()">
       @if (fixedKey() === undefined) {
-        <label>Key <input name="key" [(ngModel)]="key" maxlength="256" placeholder="e.g. A" autocomplete="off" /></label>
+        <label>Key <input name="key" [(ngModel)]="key" placeholder="e.g. A" autocomplete="off" /></label>
       }
       <label>Data <input name="data" [(ngModel)]="data" maxlength="4096" placeholder="e.g. Hello 1" autocomplete="off" /></label>
       <label class="narrow">Count <input name="count" type="number" min="1" max="100" [(ngModel)]="count" /></label>
@@ -56,7 +56,7 @@ export class SendEventFormComponent {
 
   #check(key: string, data: string, count: number): string | undefined {
     if (key === '') return 'Enter the key to send to.';
-    if (key.length > MAX_KEY_LENGTH) return `A key has at most ${MAX_KEY_LENGTH} characters.`;
+    if (keyBytes(key) > MAX_KEY_BYTES) return `A key has at most ${MAX_KEY_BYTES} bytes (UTF-8); this one has ${keyBytes(key)}.`;
     if (!Number.isInteger(count) || count < 1 || count > MAX_SEND_COUNT) return `Count is a whole number from 1 to ${MAX_SEND_COUNT}.`;
     const suffix = count > 1 ? ` #${count}`.length : 0;
     if (data.length + suffix > MAX_DATA_LENGTH) return `Data has at most ${MAX_DATA_LENGTH - suffix} characters here.`;
