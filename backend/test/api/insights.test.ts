@@ -216,6 +216,8 @@ describe('dead letters', () => {
     const headers = Object.fromEntries(back!.headers.map((h) => [h.key, h.value?.toString()]));
     assert.equal(headers['ep-replayed-from'], `${flow().topics.dlq}/${letter.partition}/${letter.offset}`);
     assert.equal(headers['ep-dlq-reason'], undefined, 'the headers added when dead-lettering are dropped');
+    assert.equal(headers['ep-replayed-by'], 'api', 'who replayed it');
+    assert.equal(headers['ep-replay-reason'], 'fixed the parser', 'and why');
     // Still not JSON: dead-lettered again, a second letter for the key.
     await eventually('the second dead letter', async () => {
       const body = (await t.app.inject({ method: 'GET', url: `/api/v1/flows/${FLOW}/dead-letters?key=dl-1` })).json() as DeadLetters;

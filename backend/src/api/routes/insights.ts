@@ -132,6 +132,14 @@ function header(headers: readonly Header[], name: string): string | null {
 const DLQ_HEADERS = new Set<string>([HEADERS.dlqReason, HEADERS.dlqMessage, HEADERS.sourceTopic, HEADERS.sourcePartition, HEADERS.sourceOffset]);
 /** On a replayed record: the dead letter it came from (dlq topic/partition/offset). */
 export const REPLAYED_FROM_HEADER = 'ep-replayed-from';
+/**
+ * On a replayed record: who replayed it and why. The replay's audit record travels with the
+ * record itself (the input topic keeps it, the output gets it with the event): a status record
+ * written for it could race an operator's pause or resume of the key and undo it.
+ */
+export const REPLAYED_BY_HEADER = 'ep-replayed-by';
+export const REPLAY_REASON_HEADER = 'ep-replay-reason';
+const REPLAY_HEADERS = new Set([REPLAYED_FROM_HEADER, REPLAYED_BY_HEADER, REPLAY_REASON_HEADER]);
 
 export function insightRoutes(ctx: ApiContext, history: MetricsHistory): FastifyPluginAsyncTypebox {
   const { plane, cluster, settings } = ctx;
@@ -410,7 +418,7 @@ export function insightRoutes(ctx: ApiContext, history: MetricsHistory): Fastify
           summary: 'Send chosen dead letters back to the topic they came from (after a fix), in the order given',
           description:
             `Each record is read from the dead-letter topic by partition and offset and produced to its source topic (the flow's input or command topic) with its key, value and original headers; ` +
-            `the headers event-pause added are dropped and \`${REPLAYED_FROM_HEADER}\` names the dead letter. Records without a key or value cannot be replayed (400, nothing sent).`,
+            `the headers event-pause added are dropped; \`${REPLAYED_FROM_HEADER}\` names the dead letter, \`${REPLAYED_BY_HEADER}\` and \`${REPLAY_REASON_HEADER}\` the actor and reason (the replay's audit record). Records without a key or value cannot be replayed (400, nothing sent).`,
           params: FlowParams,
           body: ReplayBody,
           response: {
@@ -450,8 +458,10 @@ export function insightRoutes(ctx: ApiContext, history: MetricsHistory): Fastify
         }
         const replayed = [];
         for (const c of chosen) {
-          const headers: Header[] = c.record.headers.filter((h) => !DLQ_HEADERS.has(h.key) && h.key !== REPLAYED_FROM_HEADER);
+          const headers: Header[] = c.record.headers.filter((h) => !DLQ_HEADERS.has(h.key) && !REPLAY_HEADERS.has(h.key));
           headers.push({ key: REPLAYED_FROM_HEADER, value: Buffer.from(`${flow.topics.dlq}/${c.partition}/${c.offset}`) });
+          headers.push({ key: REPLAYED_BY_HEADER, value: Buffer.from(meta.actor) });
+          if (meta.reason !== undefined) headers.push({ key: REPLAY_REASON_HEADER, value: Buffer.from(meta.reason) });
           const to = await engine.produce(c.topic, { key: c.key, value: c.value, headers });
           replayed.push({ partition: c.partition, offset: c.offset, key: c.key, topic: c.topic, to });
         }
