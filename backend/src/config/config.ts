@@ -51,6 +51,20 @@ export interface RuntimeSettings {
    * partition that moves to it restores only the tail (standby.ts). Unset: 0.
    */
   readonly standbyReplicas?: number;
+  /**
+   * This instance's stable name (INSTANCE_ID): its transactional ids, client ids and, with static
+   * membership, its group.instance.id. Unset: a random id kept in STATE_DIR.
+   */
+  readonly instanceId?: string;
+  /** Consumer group session timeout (SESSION_TIMEOUT_MS): how soon a crashed instance's partitions move. */
+  readonly sessionTimeoutMs?: number;
+  /**
+   * Static group membership (STATIC_MEMBERSHIP): group.instance.id from the instance's stable
+   * name, so that an instance restarted within the session timeout gets its partitions back and
+   * nobody else's move (no rebalance). Its partitions also wait out the session timeout when it
+   * stops for good (a static member does not leave the group).
+   */
+  readonly staticMembership?: boolean;
 }
 
 export interface Settings {
@@ -202,6 +216,26 @@ type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_STUCK_PAUSED_MINUTES = 24 * 60;
 /** Default STUCK_BUFFERED_EVENTS. */
 export const DEFAULT_STUCK_BUFFERED_EVENTS = 10_000;
+
+/** Default SESSION_TIMEOUT_MS: the broker's group.min.session.timeout.ms is 6 s. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
+function boolSetting(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
+}
+
+function instanceIdSetting(env: Env): { instanceId?: string } {
+  const raw = env.INSTANCE_ID?.trim();
+  if (raw === undefined || raw === '') return {};
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) {
+    throw new ConfigError('INSTANCE_ID', `expected 1 to 64 of A-Z a-z 0-9 . _ - (it goes into transactional and group instance ids), got "${env.INSTANCE_ID}"`);
+  }
+  return { instanceId: raw };
+}
 
 function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -366,6 +400,9 @@ export function loadSettings(env: Env = process.env): Settings {
       statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
       stateDir: stateDirSetting(env),
       standbyReplicas: standbyReplicas(env),
+      ...instanceIdSetting(env),
+      sessionTimeoutMs: intSetting(env, 'SESSION_TIMEOUT_MS', DEFAULT_SESSION_TIMEOUT_MS, 6000, 1_800_000),
+      staticMembership: boolSetting(env, 'STATIC_MEMBERSHIP', false),
     },
     alerts: {
       stuckPausedMs: intSetting(env, 'STUCK_PAUSED_MINUTES', DEFAULT_STUCK_PAUSED_MINUTES, 1, 525_600) * 60_000,

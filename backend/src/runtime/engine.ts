@@ -75,6 +75,8 @@ export interface EngineMetrics {
     readonly consumerLag: number;
     /** STANDBY_REPLICAS=1: changelog records the standby stores of this instance have not applied yet. */
     readonly standbyLag?: number;
+    /** Partition assignments this instance received for the flow (each group rebalance it took part in ends with one). */
+    readonly assignments?: number;
   }>;
   /** Latency of recent commits in ms (for the histogram). */
   readonly commitLatenciesMs: readonly number[];

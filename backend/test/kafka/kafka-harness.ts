@@ -289,7 +289,8 @@ export class KafkaHarness implements ScenarioHarness {
       MAX_BUFFER_PER_KEY: String(o.maxBufferPerKey ?? 0),
       STANDBY_REPLICAS: String(o.standbyReplicas ?? 0),
       EP_INSTANCE_ID: instance.instanceId,
-      EP_SESSION_TIMEOUT_MS: String(TEST_SESSION_TIMEOUT_MS),
+      EP_SESSION_TIMEOUT_MS: String(o.sessionTimeoutMs ?? TEST_SESSION_TIMEOUT_MS),
+      STATIC_MEMBERSHIP: String(o.staticMembership ?? false),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };
     delete env.APPLICATION_ID;

@@ -14,6 +14,10 @@ export interface ScenarioOptions {
   readonly partitions?: number;
   /** Kafka only: STANDBY_REPLICAS of every instance (default 0). */
   readonly standbyReplicas?: number;
+  /** Kafka only: STATIC_MEMBERSHIP of every instance (default false). */
+  readonly staticMembership?: boolean;
+  /** Kafka only: the group session timeout (default the harness's). */
+  readonly sessionTimeoutMs?: number;
 }
 
 export interface OutRecord {

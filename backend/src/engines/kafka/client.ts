@@ -780,6 +780,7 @@ export class LibrdkafkaClients implements LogClients {
       {
         ...this.config,
         'group.id': options.groupId,
+        ...(options.groupInstanceId === undefined ? {} : { 'group.instance.id': options.groupInstanceId }),
         'client.id': options.clientId,
         'partition.assignment.strategy': 'range',
         'isolation.level': 'read_committed',

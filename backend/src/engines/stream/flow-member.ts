@@ -87,6 +87,8 @@ export interface FlowMemberOptions {
   readonly memberClientId: string;
   readonly instanceId: string;
   readonly sessionTimeoutMs: number;
+  /** Static membership: group.instance.id = <applicationId>-<flow>-<instanceId> (a restart within the session timeout moves nothing). */
+  readonly staticMembership?: boolean;
   /**
    * A member whose loop has not completed a step for this long reports not-ready (with the
    * reason), and its next recovery starts it afresh: new clients, a new join.
@@ -137,6 +139,8 @@ export class FlowMember {
   #joined = false;
   #standbyRetryAt = 0;
   #standbyHandovers = 0;
+  /** Assignments received from the group (each rebalance ends with one). */
+  #assignments = 0;
   #consumer!: LogConsumer;
   #producer!: LogProducer;
   /** This member's own admin client (restore and checkpoint offsets), renewed with the others. */
@@ -263,6 +267,11 @@ export class FlowMember {
     return this.#tasks.buffered;
   }
 
+  /** Assignments this member received: each rebalance of the group it took part in ends with one. */
+  get assignments(): number {
+    return this.#assignments;
+  }
+
   /** STANDBY_REPLICAS=1: changelog records the standby stores have not applied yet (0 when off). */
   standbyLag(): number {
     return this.#standby?.lag() ?? 0;
@@ -304,6 +313,7 @@ export class FlowMember {
     this.#consumer = clients.groupConsumer({
       clientId: this.#o.memberClientId,
       groupId,
+      ...(this.#o.staticMembership === true ? { groupInstanceId: `${runtime.applicationId}-${flow.id}-${this.#o.instanceId}` } : {}),
       sessionTimeoutMs: this.#o.sessionTimeoutMs,
       onRebalance: (kind, partitions) => this.#onRebalance(kind, partitions),
       onError: (error) => this.#log.warn({ err: error }, 'consumer error'),
@@ -326,6 +336,7 @@ export class FlowMember {
   #onRebalance(kind: RebalanceKind, partitions: TopicPartition[]): void {
     // Leaving the group: the tasks are closed already and the closing consumer answers itself.
     if (this.#closing) return;
+    if (kind === 'assign') this.#assignments++;
     this.#lastRebalanceAt = this.#clock.now();
     this.#rebalances.push({ kind, partitions });
   }

@@ -120,7 +120,7 @@ export class StreamEngine implements FlowEngine {
 
   async start(): Promise<void> {
     const { runtime } = this.#settings;
-    this.#instanceId = this.#options.instanceId ?? loadInstanceId(path.join(runtime.stateDir, runtime.applicationId));
+    this.#instanceId = this.#options.instanceId ?? runtime.instanceId ?? loadInstanceId(path.join(runtime.stateDir, runtime.applicationId));
     this.#log.info({ engine: this.info.description, instanceId: this.#instanceId, guarantee: runtime.processingGuarantee }, 'starting');
     // A cluster that is restarting or moving leaders (a coordinator loading, brokers gone) is
     // waited for; a problem that waiting cannot fix (missing topics, bad settings) stops startup.
@@ -204,7 +204,8 @@ export class StreamEngine implements FlowEngine {
           status: state.table,
           memberClientId: this.#settings.http.advertisedUrl,
           instanceId: this.#instanceId,
-          sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
+          sessionTimeoutMs: this.#options.sessionTimeoutMs ?? runtime.sessionTimeoutMs ?? 10_000,
+          staticMembership: runtime.staticMembership === true,
           statusLagMs: () => state.follower?.lag() ?? 0,
           ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
           ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
@@ -411,6 +412,7 @@ export class StreamEngine implements FlowEngine {
         heldEvents: state.held,
         consumerLag: state.member?.consumerLag() ?? 0,
         standbyLag: state.member?.standbyLag() ?? 0,
+        assignments: state.member?.assignments ?? 0,
       })),
       commitLatenciesMs: [...this.#commitLatencies],
       commits: this.#commits,

@@ -105,6 +105,8 @@ export interface GroupConsumerOptions {
   /** client.id: other instances find this member by it (its advertised URL). */
   readonly clientId: string;
   readonly groupId: string;
+  /** Static membership (KIP-345): a stable id per instance; a restart within the session timeout causes no rebalance. */
+  readonly groupInstanceId?: string;
   readonly sessionTimeoutMs: number;
   /** Called at any await of the owner: queue, do not act. */
   readonly onRebalance: (kind: RebalanceKind, partitions: TopicPartition[]) => void;
