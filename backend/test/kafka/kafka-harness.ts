@@ -52,6 +52,11 @@ export class KafkaHarness implements ScenarioHarness {
     return this.#test.flow;
   }
 
+  /** The instances' APPLICATION_ID (their consumer group is `<applicationId>-<flow>`). */
+  get applicationId(): string {
+    return this.#test.applicationId;
+  }
+
   /** Where instance i writes its log (pino JSON). */
   logFile(index: number): string {
     return path.join(this.#dir, `instance-${index}.log`);
