@@ -28,17 +28,22 @@ export interface KafkaEngineOptions extends Omit<StreamEngineOptions, 'clients' 
   readonly statusReaderTuning?: ClientConfig;
 }
 
+/** The librdkafka clients of a process, from its settings (brokers, KAFKA_* properties). */
+export function kafkaClients(settings: Settings, extra: ClientConfig = {}): LibrdkafkaClients {
+  if (settings.kafkaBrokers === undefined) throw new ConfigError('KAFKA_BROKERS', 'the Kafka brokers are needed (host:port, comma-separated)');
+  checkClientProperties(settings);
+  return new LibrdkafkaClients(
+    { ...settings.kafkaClientConfig.all, 'bootstrap.servers': settings.kafkaBrokers, ...extra },
+    { consumer: settings.kafkaClientConfig.consumer, producer: settings.kafkaClientConfig.producer },
+  );
+}
+
 export class KafkaEngine extends StreamEngine {
   constructor(settings: Settings, options: KafkaEngineOptions) {
-    if (settings.kafkaBrokers === undefined) throw new Error('KafkaEngine needs KAFKA_BROKERS');
-    checkClientProperties(settings);
     const { clientConfig, ...rest } = options;
     super(settings, {
       ...rest,
-      clients: new LibrdkafkaClients(
-        { ...settings.kafkaClientConfig.all, 'bootstrap.servers': settings.kafkaBrokers, ...clientConfig },
-        { consumer: settings.kafkaClientConfig.consumer, producer: settings.kafkaClientConfig.producer },
-      ),
+      clients: kafkaClients(settings, clientConfig),
       info: { kind: 'kafka', durable: true, description: `Kafka at ${settings.kafkaBrokers}` },
     });
   }
