@@ -5,13 +5,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/kafka/common.sh"
 
 usage() {
   cat <<USAGE
-Usage: scripts/init_topics.sh [--config FILE] [--partitions N]
+Usage: scripts/init_topics.sh [--config FILE] [--partitions N] [--replication-factor N] [--min-insync-replicas N]
 Creates, per flow, <id>-in, <id>-resume, <id>-status (compacted), <id>-out, <id>-dlq (or the names
-the flow sets) and <applicationId>-<id>-buffer-changelog (compacted), replication factor 1.
-Existing topics are left alone. Exits 1 if a flow's -in and -resume partition counts differ.
-  --config FILE    flows file (default config/flows.json)
-  --partitions N   partition count for new topics, overriding every count in the config
-Environment: KAFKA_BROKERS (default 127.0.0.1:9092)
+the flow sets) and <applicationId>-<id>-buffer-changelog (compacted). Existing topics are left
+alone (a warning names those below the replication asked). Prints each topic's partitions,
+replication factor, min.insync.replicas and cleanup policy. Exits 1 if a flow's -in and -resume
+partition counts differ.
+  --config FILE              flows file (default config/flows.json)
+  --partitions N             partition count for new topics, overriding every count in the config
+  --replication-factor N     replicas of each new topic (default: the broker's
+                             default.replication.factor; in production 3)
+  --min-insync-replicas N    min.insync.replicas of each new topic (default: the broker's; with
+                             replication factor 3, 2: writes go on with one broker down)
+Environment: KAFKA_BROKERS (default 127.0.0.1:9092), TOPIC_REPLICATION_FACTOR and
+TOPIC_MIN_INSYNC_REPLICAS (the same as the options)
 USAGE
 }
 config="$ROOT/config/flows.json"
@@ -22,11 +29,21 @@ while [ $# -gt 0 ]; do
     --config) config=${2:?--config needs a file}; shift 2 ;;
     --partitions)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--partitions needs a positive number"
-      extra=(--partitions "$2"); shift 2 ;;
+      extra+=(--partitions "$2"); shift 2 ;;
+    --replication-factor) TOPIC_REPLICATION_FACTOR=${2:-}; shift 2 ;;
+    --min-insync-replicas) TOPIC_MIN_INSYNC_REPLICAS=${2:-}; shift 2 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
 [ -f "$config" ] || die "config file not found: $config"
+if [ -n "${TOPIC_REPLICATION_FACTOR:-}" ]; then
+  [[ "$TOPIC_REPLICATION_FACTOR" =~ ^[1-9][0-9]*$ ]] || die "--replication-factor / TOPIC_REPLICATION_FACTOR needs a positive number, got '$TOPIC_REPLICATION_FACTOR'"
+  extra+=(--replication-factor "$TOPIC_REPLICATION_FACTOR")
+fi
+if [ -n "${TOPIC_MIN_INSYNC_REPLICAS:-}" ]; then
+  [[ "$TOPIC_MIN_INSYNC_REPLICAS" =~ ^[1-9][0-9]*$ ]] || die "--min-insync-replicas / TOPIC_MIN_INSYNC_REPLICAS needs a positive number, got '$TOPIC_MIN_INSYNC_REPLICAS'"
+  extra+=(--min-insync-replicas "$TOPIC_MIN_INSYNC_REPLICAS")
+fi
 brokers=${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}
 
 require_java

@@ -50,6 +50,7 @@ function help(): string {
     ['INSTANCE_ID', 'Kafka engine: this instance\'s stable name (transactional ids, group instance id); e.g. the pod name of a StatefulSet', 'a random id kept in STATE_DIR'],
     ['SESSION_TIMEOUT_MS', 'Kafka engine: consumer group session timeout: how soon a crashed (or, with static membership, stopped) instance\'s partitions move', d((s) => s.runtime.sessionTimeoutMs ?? 10_000)],
     ['STATIC_MEMBERSHIP', 'Kafka engine: true = static group membership (group.instance.id from INSTANCE_ID): an instance restarted within SESSION_TIMEOUT_MS gets its partitions back and nobody else\'s move; a stopped one\'s partitions wait SESSION_TIMEOUT_MS', d((s) => String(s.runtime.staticMembership ?? false))],
+    ['MIN_REPLICATION_FACTOR', 'Kafka engine: startup is refused when a topic of a flow has fewer replicas (production: 3, topics made with scripts/init_topics.sh --replication-factor 3)', d((s) => s.runtime.minReplicationFactor ?? 1)],
     ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
     ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
     ['EVENT_PAUSE_CONFIG', 'the flows file', 'config/flows.json in the working directory'],

@@ -25,11 +25,16 @@ public class InitTopics {
   public static void main(String[] args) throws Exception {
     String bootstrap = "127.0.0.1:9092", configPath = "config/flows.json";
     Integer partitionsOverride = null;
+    // Empty: the broker's default.replication.factor / min.insync.replicas.
+    Optional<Short> replication = Optional.empty();
+    String minInsync = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--bootstrap-server" -> bootstrap = args[++i];
         case "--config" -> configPath = args[++i];
         case "--partitions" -> partitionsOverride = Integer.valueOf(args[++i]);
+        case "--replication-factor" -> replication = Optional.of(Short.valueOf(args[++i]));
+        case "--min-insync-replicas" -> minInsync = args[++i];
         default -> throw new IllegalArgumentException("unknown argument " + args[i]);
       }
     }
@@ -77,8 +82,11 @@ public class InitTopics {
       Map<String, NewTopic> toCreate = new LinkedHashMap<>();
       for (Topic t : topics) {
         if (existing.contains(t.name()) || toCreate.containsKey(t.name())) continue;
-        NewTopic nt = new NewTopic(t.name(), Optional.of(t.partitions()), Optional.of((short) 1));
-        if (t.compact()) nt.configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT));
+        NewTopic nt = new NewTopic(t.name(), Optional.of(t.partitions()), replication);
+        Map<String, String> configs = new HashMap<>();
+        if (t.compact()) configs.put(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT);
+        if (minInsync != null) configs.put(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, minInsync);
+        nt.configs(configs);
         toCreate.put(t.name(), nt);
       }
       Map<String, String> errors = new HashMap<>();
@@ -100,7 +108,9 @@ public class InitTopics {
       Set<String> all = new LinkedHashSet<>(wanted);
       all.removeAll(errors.keySet());
       Map<String, Integer> actual = partitionCounts(admin, all);
-      Map<String, String> policies = cleanupPolicies(admin, all);
+      Map<String, Integer> replicas = replicationFactors(admin, all);
+      Map<String, String> policies = topicConfigs(admin, all, TopicConfig.CLEANUP_POLICY_CONFIG);
+      Map<String, String> insync = topicConfigs(admin, all, TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG);
 
       String currentFlow = null;
       for (Topic t : topics) {
@@ -115,8 +125,11 @@ public class InitTopics {
         if (isNew) created++; else existed++;
         String policy = policies.getOrDefault(name, "?");
         String warn = t.compact() && !policy.contains("compact") ? "  WARNING: expected cleanup.policy=compact" : "";
-        System.out.printf("  %-8s %-40s partitions=%d cleanup.policy=%s%s%n",
-            isNew ? "created" : "exists", name, actual.getOrDefault(name, -1), policy, warn);
+        int rf = replicas.getOrDefault(name, -1);
+        if (replication.isPresent() && rf < replication.get()) warn += "  WARNING: replication factor " + rf + " < " + replication.get() + " asked (an existing topic keeps its own)";
+        if (minInsync != null && !minInsync.equals(insync.get(name))) warn += "  WARNING: min.insync.replicas " + insync.get(name) + ", " + minInsync + " asked";
+        System.out.printf("  %-8s %-40s partitions=%d replication.factor=%d min.insync.replicas=%s cleanup.policy=%s%s%n",
+            isNew ? "created" : "exists", name, actual.getOrDefault(name, -1), rf, insync.getOrDefault(name, "?"), policy, warn);
       }
 
       // Same-partition invariant between a flow's input, resume trigger and buffer changelog.
@@ -152,13 +165,22 @@ public class InitTopics {
     }
   }
 
-  static Map<String, String> cleanupPolicies(Admin admin, Collection<String> names) throws Exception {
+  /** The fewest replicas of any partition of each topic. */
+  static Map<String, Integer> replicationFactors(Admin admin, Collection<String> names) throws Exception {
+    Map<String, Integer> out = new HashMap<>();
+    if (names.isEmpty()) return out;
+    admin.describeTopics(names).allTopicNames().get().forEach((name, d) ->
+        out.put(name, d.partitions().stream().mapToInt(p -> p.replicas().size()).min().orElse(0)));
+    return out;
+  }
+
+  static Map<String, String> topicConfigs(Admin admin, Collection<String> names, String key) throws Exception {
     Map<String, String> out = new HashMap<>();
     if (names.isEmpty()) return out;
     List<ConfigResource> resources = names.stream()
         .map(n -> new ConfigResource(ConfigResource.Type.TOPIC, n)).toList();
     admin.describeConfigs(resources).all().get().forEach((res, config) -> {
-      ConfigEntry e = config.get(TopicConfig.CLEANUP_POLICY_CONFIG);
+      ConfigEntry e = config.get(key);
       out.put(res.name(), e == null ? "?" : e.value());
     });
     return out;

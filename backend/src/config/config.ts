@@ -65,6 +65,8 @@ export interface RuntimeSettings {
    * stops for good (a static member does not leave the group).
    */
   readonly staticMembership?: boolean;
+  /** Kafka: startup is refused when a flow's topic has fewer replicas (MIN_REPLICATION_FACTOR). */
+  readonly minReplicationFactor?: number;
 }
 
 export interface Settings {
@@ -403,6 +405,7 @@ export function loadSettings(env: Env = process.env): Settings {
       ...instanceIdSetting(env),
       sessionTimeoutMs: intSetting(env, 'SESSION_TIMEOUT_MS', DEFAULT_SESSION_TIMEOUT_MS, 6000, 1_800_000),
       staticMembership: boolSetting(env, 'STATIC_MEMBERSHIP', false),
+      minReplicationFactor: intSetting(env, 'MIN_REPLICATION_FACTOR', 1, 1, 32),
     },
     alerts: {
       stuckPausedMs: intSetting(env, 'STUCK_PAUSED_MINUTES', DEFAULT_STUCK_PAUSED_MINUTES, 1, 525_600) * 60_000,

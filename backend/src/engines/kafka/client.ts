@@ -584,6 +584,8 @@ export class ClientProducer implements LogProducer {
 export interface NewTopic {
   readonly name: string;
   readonly partitions: number;
+  /** Default: the broker's default.replication.factor. */
+  readonly replicationFactor?: number;
   readonly config?: Record<string, string>;
 }
 
@@ -604,7 +606,7 @@ export class ClientAdmin {
     for (const topic of topics) {
       await this.#life.call<void>('createTopic', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) =>
         this.#admin.createTopic(
-          { topic: topic.name, num_partitions: topic.partitions, replication_factor: 1, config: topic.config ?? {} },
+          { topic: topic.name, num_partitions: topic.partitions, replication_factor: topic.replicationFactor ?? -1, config: topic.config ?? {} },
           TIMEOUT_MS,
           (error) => done(error && error.code !== ERR.ERR_TOPIC_ALREADY_EXISTS ? error : null),
         ),
@@ -631,7 +633,8 @@ export class ClientAdmin {
               return done(null, { name, partitions: undefined });
             }
             if (description.error) return done(description.error);
-            done(null, { name, partitions: description.partitions.length });
+            const replicationFactor = Math.min(...description.partitions.map((p) => p.replicas.length));
+            done(null, { name, partitions: description.partitions.length, replicationFactor });
           }),
         ),
       ),

@@ -152,7 +152,7 @@ export class StreamEngine implements FlowEngine {
     const problems: KafkaStartupError[] = [];
     for (const state of this.#state.values()) {
       try {
-        const layout = await checkFlowTopics(admin, state.flow);
+        const layout = await checkFlowTopics(admin, state.flow, this.#settings.runtime.minReplicationFactor ?? 1);
         state.partitions = layout.partitions;
         for (const [topic, count] of layout.topicPartitions) this.#topicPartitions.set(topic, count);
       } catch (error) {

@@ -6,7 +6,7 @@ import type { FlowDefinition } from '../../config/config.ts';
 import type { LogAdmin } from '../../runtime/log/port.ts';
 
 /** Stable codes for why the Kafka engine refused to start. */
-export type KafkaStartupErrorCode = 'MISSING_TOPICS' | 'NOT_CO_PARTITIONED' | 'CHANGELOG_PARTITIONS';
+export type KafkaStartupErrorCode = 'MISSING_TOPICS' | 'NOT_CO_PARTITIONED' | 'CHANGELOG_PARTITIONS' | 'UNDER_REPLICATED';
 
 export class KafkaStartupError extends Error {
   readonly code: KafkaStartupErrorCode;
@@ -24,8 +24,11 @@ export interface FlowLayout {
   readonly topicPartitions: ReadonlyMap<string, number>;
 }
 
-/** Checks that a flow's topics exist and that main, trigger and changelog are co-partitioned. */
-export async function checkFlowTopics(admin: Pick<LogAdmin, 'describeTopics'>, flow: FlowDefinition): Promise<FlowLayout> {
+/**
+ * Checks that a flow's topics exist, that main, trigger and changelog are co-partitioned, and
+ * that every topic has at least `minReplication` replicas (MIN_REPLICATION_FACTOR).
+ */
+export async function checkFlowTopics(admin: Pick<LogAdmin, 'describeTopics'>, flow: FlowDefinition, minReplication = 1): Promise<FlowLayout> {
   const { topics } = flow;
   const infos = await admin.describeTopics(Object.values(topics));
   const missing = infos.filter((t) => t.partitions === undefined).map((t) => t.name);
@@ -33,6 +36,14 @@ export async function checkFlowTopics(admin: Pick<LogAdmin, 'describeTopics'>, f
     throw new KafkaStartupError(
       'MISSING_TOPICS',
       `flow "${flow.id}": topic(s) ${missing.join(', ')} do not exist; create them with scripts/init_topics.sh`,
+    );
+  }
+  const thin = infos.filter((t) => t.replicationFactor !== undefined && t.replicationFactor < minReplication);
+  if (thin.length > 0) {
+    throw new KafkaStartupError(
+      'UNDER_REPLICATED',
+      `flow "${flow.id}": ${thin.map((t) => `${t.name} has ${t.replicationFactor} replica${t.replicationFactor === 1 ? '' : 's'}`).join(', ')}; ` +
+        `MIN_REPLICATION_FACTOR asks for at least ${minReplication} (create topics with scripts/init_topics.sh --replication-factor ${minReplication}, or add replicas with kafka-reassign-partitions)`,
     );
   }
   const counts = new Map(infos.map((t) => [t.name, t.partitions!]));

@@ -84,6 +84,8 @@ export interface TopicInfo {
   readonly name: string;
   /** undefined: the topic does not exist. */
   readonly partitions: number | undefined;
+  /** The fewest replicas of any of its partitions (undefined: not known). */
+  readonly replicationFactor?: number;
 }
 
 export interface GroupInfo {
