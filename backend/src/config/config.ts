@@ -2,7 +2,7 @@
  * Settings: the flows file plus environment variables. Every bad value stops startup with an
  * error that names the setting (SEMANTICS rule 8).
  */
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export interface FlowTopics {
@@ -148,6 +148,78 @@ function clientProperties(env: Env, name: string): Record<string, string> {
     out[key] = value;
   }
   return out;
+}
+
+const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
+const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+
+/** A file a setting names: it must exist and be readable (checked now, not at the first connection). */
+function readableFile(env: Env, name: string): string | undefined {
+  const file = env[name]?.trim();
+  if (file === undefined || file === '') return undefined;
+  try {
+    accessSync(file, constants.R_OK);
+    if (!statSync(file).isFile()) throw new Error('not a file');
+  } catch (error) {
+    throw new ConfigError(name, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return file;
+}
+
+/**
+ * Secure Kafka from settings of their own (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*),
+ * as librdkafka properties for every client. The password never reaches a log: Settings keep it
+ * in kafkaClientConfig only, and nothing logs that.
+ */
+export function kafkaSecurity(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  const protocolRaw = env.KAFKA_SECURITY_PROTOCOL?.trim();
+  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'].filter((n) => (env[n] ?? '').trim() !== '');
+  const ssl = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'KAFKA_SSL_ENDPOINT_IDENTIFICATION'].filter((n) => (env[n] ?? '').trim() !== '');
+  if (protocolRaw === undefined || protocolRaw === '') {
+    if (sasl.length > 0 || ssl.length > 0) throw new ConfigError('KAFKA_SECURITY_PROTOCOL', `${[...sasl, ...ssl].join(', ')} given but no KAFKA_SECURITY_PROTOCOL (SASL_SSL, SSL, SASL_PLAINTEXT)`);
+    return out;
+  }
+  const protocol = protocolRaw.toUpperCase();
+  if (!(SECURITY_PROTOCOLS as readonly string[]).includes(protocol)) throw new ConfigError('KAFKA_SECURITY_PROTOCOL', `expected one of ${SECURITY_PROTOCOLS.join(', ')}, got "${protocolRaw}"`);
+  out['security.protocol'] = protocol.toLowerCase();
+  if (protocol.startsWith('SASL_')) {
+    const mechanism = (env.KAFKA_SASL_MECHANISM?.trim() || 'PLAIN').toUpperCase();
+    if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) throw new ConfigError('KAFKA_SASL_MECHANISM', `expected one of ${SASL_MECHANISMS.join(', ')}, got "${env.KAFKA_SASL_MECHANISM}"`);
+    const username = env.KAFKA_SASL_USERNAME?.trim();
+    if (username === undefined || username === '') throw new ConfigError('KAFKA_SASL_USERNAME', `${protocol} needs a user name`);
+    const passwordFile = readableFile(env, 'KAFKA_SASL_PASSWORD_FILE');
+    if (passwordFile !== undefined && (env.KAFKA_SASL_PASSWORD ?? '') !== '') throw new ConfigError('KAFKA_SASL_PASSWORD_FILE', 'give KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
+    const password = passwordFile !== undefined ? readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '') : env.KAFKA_SASL_PASSWORD;
+    if (password === undefined || password === '') throw new ConfigError('KAFKA_SASL_PASSWORD', `${protocol} needs a password (KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE)`);
+    Object.assign(out, { 'sasl.mechanisms': mechanism, 'sasl.username': username, 'sasl.password': password });
+  } else if (sasl.length > 0) {
+    throw new ConfigError(sasl[0]!, `SASL settings need KAFKA_SECURITY_PROTOCOL SASL_SSL or SASL_PLAINTEXT, not ${protocol}`);
+  }
+  if (protocol.endsWith('SSL')) {
+    const ca = readableFile(env, 'KAFKA_SSL_CA_FILE');
+    if (ca !== undefined) out['ssl.ca.location'] = ca;
+    const cert = readableFile(env, 'KAFKA_SSL_CERT_FILE');
+    const key = readableFile(env, 'KAFKA_SSL_KEY_FILE');
+    if ((cert === undefined) !== (key === undefined)) throw new ConfigError(cert === undefined ? 'KAFKA_SSL_CERT_FILE' : 'KAFKA_SSL_KEY_FILE', 'a client certificate needs both KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE');
+    if (cert !== undefined && key !== undefined) Object.assign(out, { 'ssl.certificate.location': cert, 'ssl.key.location': key });
+    const keyPassword = env.KAFKA_SSL_KEY_PASSWORD;
+    if (keyPassword !== undefined && keyPassword !== '') out['ssl.key.password'] = keyPassword;
+    const identification = (env.KAFKA_SSL_ENDPOINT_IDENTIFICATION?.trim() || 'https').toLowerCase();
+    if (identification !== 'https' && identification !== 'none') throw new ConfigError('KAFKA_SSL_ENDPOINT_IDENTIFICATION', `expected https (check the broker's name against its certificate) or none, got "${env.KAFKA_SSL_ENDPOINT_IDENTIFICATION}"`);
+    out['ssl.endpoint.identification.algorithm'] = identification;
+  } else if (ssl.length > 0) {
+    throw new ConfigError(ssl[0]!, `TLS settings need KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL, not ${protocol}`);
+  }
+  return out;
+}
+
+/** KAFKA_CONFIG and the security settings together; one property from both is refused. */
+function withSecurity(all: Record<string, string>, security: Record<string, string>): Record<string, string> {
+  for (const key of Object.keys(security)) {
+    if (key in all) throw new ConfigError('KAFKA_CONFIG', `${key} is set by the KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* settings too: give it once`);
+  }
+  return { ...all, ...security };
 }
 
 export class ConfigError extends Error {
@@ -386,7 +458,7 @@ export function loadSettings(env: Env = process.env): Settings {
     logLevel,
     kafkaBrokers: brokers,
     kafkaClientConfig: {
-      all: clientProperties(env, 'KAFKA_CONFIG'),
+      all: withSecurity(clientProperties(env, 'KAFKA_CONFIG'), kafkaSecurity(env)),
       consumer: clientProperties(env, 'KAFKA_CONSUMER_CONFIG'),
       producer: clientProperties(env, 'KAFKA_PRODUCER_CONFIG'),
     },

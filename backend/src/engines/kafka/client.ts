@@ -752,6 +752,75 @@ export function clientConfigError(config: ClientConfig, kind: 'consumer' | 'prod
   }
 }
 
+/** What a first connection to the cluster found. */
+export type ProbeResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly problem: 'authentication' | 'tls' | 'unreachable'; readonly message: string };
+
+/**
+ * Connects once (metadata request) and says whether the cluster took the credentials and the
+ * TLS setup. librdkafka retries authentication and TLS failures forever and reports them only
+ * as error events, so a service with a wrong password would wait on timeouts; this asks within
+ * `timeoutMs` and names the failure. Never throws.
+ */
+export async function probeCluster(config: ClientConfig, timeoutMs = 15_000): Promise<ProbeResult> {
+  // Short attempts: a connect call cannot be cut short, and a process cannot exit while one runs;
+  // a refused login or handshake shows within the first attempt.
+  const deadline = Date.now() + timeoutMs;
+  let last: ProbeResult = { ok: false, problem: 'unreachable', message: 'no answer' };
+  while (Date.now() < deadline) {
+    last = await probeOnce(config, Math.min(PROBE_ATTEMPT_MS, Math.max(500, deadline - Date.now())));
+    if (last.ok || last.problem !== 'unreachable') return last;
+  }
+  return last;
+}
+
+const PROBE_ATTEMPT_MS = 2_000;
+
+function classifyProbeError(error: { code?: number; message?: string }): ProbeResult | undefined {
+  const message = error.message ?? String(error);
+  if (error.code === Kafka.CODES.ERRORS.ERR__AUTHENTICATION || /SASL authentication|Authentication failed/i.test(message)) {
+    return { ok: false, problem: 'authentication', message };
+  }
+  if (error.code === Kafka.CODES.ERRORS.ERR__SSL || /SSL handshake failed|certificate verify failed/i.test(message)) return { ok: false, problem: 'tls', message };
+  return undefined;
+}
+
+function probeOnce(config: ClientConfig, attemptMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let producer: InstanceType<typeof Kafka.Producer>;
+    try {
+      producer = new Kafka.Producer({ ...config, 'client.id': `${String(config['client.id'] ?? 'event-pause')}-probe` } as never);
+    } catch (error) {
+      resolve({ ok: false, problem: 'unreachable', message: (error as Error).message });
+      return;
+    }
+    let last = 'no answer';
+    let problem: ProbeResult | undefined;
+    // librdkafka reports a refused login or handshake as an error event or only as a log line.
+    const seen = (error: { code?: number; message?: string }): void => {
+      last = error.message ?? String(error);
+      problem ??= classifyProbeError(error);
+    };
+    producer.on('event.error', seen);
+    producer.on('event.log', (log: { message?: string }) => {
+      const message = (log.message ?? '').replace(/^\[thrd:[^\]]*\]: /, '');
+      if (classifyProbeError({ message }) !== undefined) seen({ message });
+    });
+    producer.connect({ timeout: attemptMs } as never, (error: unknown) => {
+      const result: ProbeResult =
+        error === null || error === undefined
+          ? { ok: true }
+          : (problem ?? classifyProbeError(error as { code?: number; message?: string }) ?? { ok: false, problem: 'unreachable', message: (error as Error).message ?? last });
+      try {
+        producer.disconnect(() => resolve(result));
+      } catch {
+        resolve(result);
+      }
+    });
+  });
+}
+
 /** A consumer that reads assigned partitions only: no group membership, no commits. */
 export function readerConsumer(base: ClientConfig, name: string, overrides: ClientConfig = {}): ClientConsumer {
   return new ClientConsumer({

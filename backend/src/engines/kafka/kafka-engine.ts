@@ -4,7 +4,7 @@
  */
 import { ConfigError, type Settings } from '../../config/config.ts';
 import { StreamEngine, type StreamEngineOptions } from '../stream/stream-engine.ts';
-import { type ClientConfig, clientConfigError, LibrdkafkaClients } from './client.ts';
+import { type ClientConfig, clientConfigError, LibrdkafkaClients, probeCluster } from './client.ts';
 
 /** Refuses, naming the setting, a property librdkafka does not take (checked before any connection). */
 function checkClientProperties(settings: Settings): void {
@@ -38,7 +38,37 @@ export function kafkaClients(settings: Settings, extra: ClientConfig = {}): Libr
   );
 }
 
+/**
+ * A first connection with the settings' credentials and TLS files: a refused password or an
+ * untrusted certificate stops startup with a ConfigError naming the settings (librdkafka would
+ * retry them forever). An unreachable cluster is left to the engine's own retries.
+ */
+export async function checkKafkaConnection(settings: Settings): Promise<void> {
+  const config = settings.kafkaClientConfig.all;
+  const explicit = (env: string, key: string): string => (config[key] === undefined ? '' : ` ${env}=${key === 'sasl.password' ? '***' : config[key]}`);
+  if (config['security.protocol'] === undefined || config['security.protocol'] === 'plaintext') return;
+  const result = await probeCluster({ ...config, 'bootstrap.servers': settings.kafkaBrokers! }, 10_000);
+  if (result.ok || result.problem === 'unreachable') return;
+  if (result.problem === 'authentication') {
+    throw new ConfigError(
+      'KAFKA_SASL_USERNAME',
+      `Kafka at ${settings.kafkaBrokers} refused the SASL credentials (user${explicit('KAFKA_SASL_USERNAME', 'sasl.username')}, mechanism${explicit('KAFKA_SASL_MECHANISM', 'sasl.mechanisms')}; check KAFKA_SASL_PASSWORD): ${result.message}`,
+    );
+  }
+  throw new ConfigError(
+    config['ssl.ca.location'] === undefined ? 'KAFKA_SECURITY_PROTOCOL' : 'KAFKA_SSL_CA_FILE',
+    `the TLS handshake with Kafka at ${settings.kafkaBrokers} failed (CA${explicit('KAFKA_SSL_CA_FILE', 'ssl.ca.location')}${config['ssl.ca.location'] === undefined ? ' none given: the system\'s roots' : ''}): ${result.message}`,
+  );
+}
+
 export class KafkaEngine extends StreamEngine {
+  readonly #settings: Settings;
+
+  override async start(): Promise<void> {
+    await checkKafkaConnection(this.#settings);
+    await super.start();
+  }
+
   constructor(settings: Settings, options: KafkaEngineOptions) {
     const { clientConfig, ...rest } = options;
     super(settings, {
@@ -46,5 +76,6 @@ export class KafkaEngine extends StreamEngine {
       clients: kafkaClients(settings, clientConfig),
       info: { kind: 'kafka', durable: true, description: `Kafka at ${settings.kafkaBrokers}` },
     });
+    this.#settings = settings;
   }
 }
