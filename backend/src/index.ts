@@ -20,3 +20,6 @@ export { decodeEvent, encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND, type E
 export { partitionForKey } from './runtime/partitioner.ts';
 
 export { FlowTestDriver, type DeadLetterRecord, type DriverRecord, type FlowTestDriverOptions } from './testing/test-driver.ts';
+
+export { createEventPause, NotLocalError, type EventPause, type EventPauseOptions, type FlowOptions, type HeldEvent, type KeySearch, type KeyStatusInfo } from './library.ts';
+export type { KeyHit, KeySort } from './api/key-search.ts';

@@ -408,14 +408,21 @@ export function parseFlowsFile(
   return { applicationId, flows };
 }
 
-export function loadSettings(env: Env = process.env): Settings {
+/**
+ * The settings from the environment. The flows come from the flows file (EVENT_PAUSE_CONFIG,
+ * default config/flows.json of the working directory), or from `flowsJson`: the same shape,
+ * defined in code (library mode), checked the same way.
+ */
+export function loadSettings(env: Env = process.env, flowsJson?: unknown): Settings {
+  let json: unknown = flowsJson;
   // Defaults are the working directory's, as for any command: an installed package works too.
-  const file = env.EVENT_PAUSE_CONFIG ?? path.resolve('config', 'flows.json');
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigError('EVENT_PAUSE_CONFIG', `cannot read flows file ${file}: ${(error as Error).message}`);
+  const file = flowsJson === undefined ? (env.EVENT_PAUSE_CONFIG ?? path.resolve('config', 'flows.json')) : 'the flows given in code';
+  if (flowsJson === undefined) {
+    try {
+      json = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new ConfigError('EVENT_PAUSE_CONFIG', `cannot read flows file ${file}: ${(error as Error).message}`);
+    }
   }
   const { applicationId, flows } = parseFlowsFile(json, file);
 
