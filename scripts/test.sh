@@ -22,7 +22,7 @@ bash scripts/build_dashboard.sh
 echo "[test] type check"
 node_modules/.bin/tsc -p backend --noEmit
 echo "[test] lint"
-node_modules/.bin/eslint backend frontend/src
+node_modules/.bin/eslint backend frontend/src examples
 echo "[test] node:test"
 if [ "$#" -gt 0 ]; then
   files=("$@")

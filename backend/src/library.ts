@@ -9,20 +9,43 @@
  *   await ep.pause('payments', ['merchant-42'], { reason: 'fraud review', actor: 'risk-bot' });
  *   await host.register(ep.plugin, { prefix: '/event-pause' });
  *
- * What is not here yet: a handler per flow in place of the output topic, and failure-triggered
- * pause (docs/design/handler-mode.md). Events still go to each flow's output topic.
+ * A flow with a `handler` gets its events in the handler instead of its output topic, with
+ * failure-triggered pause (FlowOptions.handler; the runtime's side: engines/stream/flow-tasks.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { eventPauseApp } from './api/app.ts';
-import { bufferedEventView, ControlPlane, statusView, type ActionMeta } from './api/control-plane.ts';
+import { bufferedEventView, ControlPlane, eventView, statusView, type ActionMeta } from './api/control-plane.ts';
 import { ApiError } from './api/errors.ts';
 import { compareHits, searchLocal, type KeyHit, type KeySort, type KeyState } from './api/key-search.ts';
 import { loadSettings, type FlowDefinition, type Settings } from './config/config.ts';
 import { EmbeddedEngine } from './engines/embedded/embedded-engine.ts';
 import { KafkaEngine } from './engines/kafka/kafka-engine.ts';
 import type { FlowEngine, ProcessorFactory } from './runtime/engine.ts';
-import type { KeyStatus } from './runtime/ports.ts';
+import type { FlowHandler } from './engines/stream/flow-tasks.ts';
+import type { Header, KeyStatus } from './runtime/ports.ts';
+
+/** What a handler gets: the event as the original's `{id, data, timestamp}`, and where it is. */
+export interface HandledEvent {
+  readonly id: string | null;
+  readonly data: unknown;
+  readonly timestamp: number | null;
+}
+
+export interface HandlerContext {
+  readonly flowId: string;
+  readonly key: string;
+  /** Its input partition and offset. */
+  readonly partition: number;
+  readonly offset: number;
+  readonly headers: readonly Header[];
+  /** 1 on the first call, 2 on the first retry, ... */
+  readonly attempt: number;
+  /** The record's raw value. */
+  readonly value: Buffer | null;
+}
+
+export type Handler = (event: HandledEvent, ctx: HandlerContext) => Promise<void> | void;
 
 /** A flow as in the flows file: its id, and optionally its partition count and topic names. */
 export interface FlowOptions {
@@ -33,6 +56,22 @@ export interface FlowOptions {
   readonly statusTopic?: string;
   readonly outputTopic?: string;
   readonly dlqTopic?: string;
+  /**
+   * Called for each event instead of writing it to the output topic: per key in order, never
+   * twice at once for one key, keys concurrently (up to `concurrency`), at least once (a crash
+   * before the commit calls it again). When it still throws after `retries` retries, the key is
+   * paused with the error as the reason (actor "handler"): that event stays first in the key's
+   * buffer and its later events queue behind it; other keys go on. `resume` calls it again from
+   * that event; `skip` dead-letters that event and resumes the rest.
+   */
+  readonly handler?: Handler;
+  /** Retries of a failed call (default 2), after backoffMs, 2·backoffMs, ... (default 200 ms). */
+  readonly retries?: number;
+  readonly backoffMs?: number;
+  /** Keys handled at once per instance (default 16). */
+  readonly concurrency?: number;
+  /** A call that takes longer fails (default 30 s). */
+  readonly timeoutMs?: number;
 }
 
 export interface EventPauseOptions {
@@ -92,6 +131,11 @@ export interface EventPause {
   pause(flowId: string, keys: readonly string[], meta?: { reason?: string; actor?: string }): Promise<void>;
   /** Writes ACTIVE, then a resume command per key: held events are released in order. */
   resume(flowId: string, keys: readonly string[], meta?: { reason?: string; actor?: string }): Promise<void>;
+  /**
+   * Handler mode: the key's first held event (the one its handler failed on) goes to the DLQ
+   * (reason SKIPPED), the rest is released in order. Its partition must be owned here.
+   */
+  skip(flowId: string, key: string, meta?: { reason?: string; actor?: string }): Promise<void>;
   /** Produces an event `{id, data, timestamp}` to the flow's input topic. */
   send(flowId: string, key: string, data: unknown, id?: string): Promise<void>;
   status(flowId: string, key: string): KeyStatusInfo;
@@ -108,11 +152,33 @@ export function createEventPause(options: EventPauseOptions): EventPause {
   const flowsJson = {
     ...(options.applicationId === undefined ? {} : { applicationId: options.applicationId }),
     ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
-    flows: options.flows.map((flow) => ({ ...flow })),
+    flows: options.flows.map(({ handler: _handler, retries: _retries, backoffMs: _backoff, concurrency: _concurrency, timeoutMs: _timeout, ...flow }) => flow),
   };
   const settings = loadSettings({ ...(options.env ?? process.env) }, flowsJson);
   const logger = options.logger ?? pino({ level: options.env?.LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info' });
-  const engineOptions = { logger: logger.child({ component: 'engine' }), ...(options.processor === undefined ? {} : { processor: options.processor }) };
+  const handlers = new Map<string, FlowHandler>();
+  for (const flow of options.flows) {
+    const handle = flow.handler;
+    if (handle === undefined) continue;
+    handlers.set(flow.id, {
+      retries: flow.retries ?? 2,
+      backoffMs: flow.backoffMs ?? 200,
+      concurrency: Math.max(1, flow.concurrency ?? 16),
+      timeoutMs: flow.timeoutMs ?? 30_000,
+      handle: async (event) => {
+        const view = eventView(event.value);
+        await handle(
+          { id: view.id, data: view.data, timestamp: view.timestamp },
+          { flowId: event.flowId, key: event.key, partition: event.partition, offset: event.offset, headers: event.headers, attempt: event.attempt, value: event.value },
+        );
+      },
+    });
+  }
+  const engineOptions = {
+    logger: logger.child({ component: 'engine' }),
+    ...(options.processor === undefined ? {} : { processor: options.processor }),
+    ...(handlers.size === 0 ? {} : { handlers }),
+  };
   const engine: FlowEngine = settings.kafkaBrokers === undefined ? new EmbeddedEngine(settings, engineOptions) : new KafkaEngine(settings, engineOptions);
   const plane = new ControlPlane(engine);
   const meta = (given?: { reason?: string; actor?: string }): ActionMeta => ({ reason: given?.reason, actor: given?.actor ?? DEFAULT_ACTOR });
@@ -144,6 +210,15 @@ export function createEventPause(options: EventPauseOptions): EventPause {
     pause: (flowId, keys, given) => plane.pause(flow(flowId), keys, meta(given)),
     resume: (flowId, keys, given) => plane.resume(flow(flowId), keys, meta(given)),
     send: (flowId, key, data, id = crypto.randomUUID()) => plane.send(flow(flowId), key, id, data),
+    skip: async (flowId, key, given) => {
+      const f = flow(flowId);
+      const partition = engine.partitionFor(f.id, key);
+      const buffer = engine.localBuffer(f.id, partition);
+      if (buffer === undefined) throw new NotLocalError(`partition ${partition} of flow "${f.id}" (key ${JSON.stringify(key)}) is not owned by this instance`);
+      const head = buffer.read(key, 1)[0];
+      if (head === undefined) throw new Error(`key ${JSON.stringify(key)} of flow "${f.id}" holds no event to skip`);
+      await plane.skip(f, key, head.seq, meta(given));
+    },
     status: (flowId, key) => stateOf(key, plane.status(flow(flowId).id, key)),
     history: (flowId, key) =>
       engine

@@ -4,7 +4,7 @@
  * read buffers, statuses and recent records in the shapes the API shows.
  */
 import type { FlowDefinition } from '../config/config.ts';
-import { decodeEvent, encodeHistory, encodeStatus, HEADERS, RESUME_COMMAND } from '../model/wire.ts';
+import { decodeEvent, encodeHistory, encodeStatus, HEADERS, RESUME_COMMAND, skipCommand } from '../model/wire.ts';
 import type { FlowEngine, RecentScope, StoredRecord } from '../runtime/engine.ts';
 import type { BufferedEvent, BufferView, Header, KeyStatus } from '../runtime/ports.ts';
 import { mergeHistory, type StatusChange } from '../runtime/status-table.ts';
@@ -94,19 +94,28 @@ export class ControlPlane {
    * command names the offset of its ACTIVE record, so that a pause written after it, even one
    * processed before it, outranks it (SEMANTICS rule 3).
    */
-  async resume(flow: FlowDefinition, keys: readonly string[], meta: ActionMeta): Promise<void> {
+  async resume(flow: FlowDefinition, keys: readonly string[], meta: ActionMeta, command: (key: string) => Buffer = () => RESUME_COMMAND): Promise<void> {
     const written = await this.#writeStatus(flow, keys, 'ACTIVE', meta);
     const headers = metaHeaders(meta);
     await this.#produceAll(
       keys.map((key, i) => () =>
         this.#engine.produce(flow.topics.trigger, {
           key,
-          value: RESUME_COMMAND,
+          value: command(key),
           headers: [...headers, { key: HEADERS.statusOffset, value: Buffer.from(String(written[i]!.offset)) }],
         }),
       ),
     );
   }
+
+  /**
+   * Handler mode: ACTIVE, then `{"action":"SKIP","seq":N}`: the task dead-letters the key's first
+   * held event (the one a handler failed on, seq N) and releases the rest.
+   */
+  async skip(flow: FlowDefinition, key: string, seq: number, meta: ActionMeta): Promise<void> {
+    await this.resume(flow, [key], meta, () => skipCommand(seq));
+  }
+
 
   /**
    * Writes the status records, each with the key's earlier changes in its ep-history header (the

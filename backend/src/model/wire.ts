@@ -343,14 +343,32 @@ export function encodeEvent(event: Event): Buffer {
   return Buffer.from(JSON.stringify({ id: event.id, data: event.data, timestamp: event.timestamp }));
 }
 
-export function decodeResumeCommand(value: Buffer | null): Decoded<{ action: 'RESUME' }> {
+/**
+ * A command on the trigger topic: the original's `{"action":"RESUME"}`, or (handler mode)
+ * `{"action":"SKIP","seq":N}`: dead-letter the key's first held event if its seq is N (the
+ * event a handler failed on), then resume. The seq makes a replayed SKIP skip nothing more.
+ */
+export type Command = { readonly action: 'RESUME' } | { readonly action: 'SKIP'; readonly seq: number };
+
+export function decodeResumeCommand(value: Buffer | null): Decoded<Command> {
   const parsed = parseJson(value);
   if (!parsed.ok) return parsed;
   const command = parsed.value as Record<string, unknown> | null;
+  if (typeof command === 'object' && command !== null && command.action === 'SKIP') {
+    const seq = command.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return { ok: false, error: 'a SKIP command names the seq of the event to skip: {"action":"SKIP","seq":N}' };
+    return { ok: true, value: { action: 'SKIP', seq } };
+  }
   if (typeof command !== 'object' || command === null || command.action !== 'RESUME') {
     return { ok: false, error: 'command must be {"action":"RESUME"}' };
   }
-  return { ok: true, value: { action: 'RESUME' } };
+  return { ok: true, value: RESUME };
+}
+
+const RESUME: Command = Object.freeze({ action: 'RESUME' });
+
+export function skipCommand(seq: number): Buffer {
+  return Buffer.from(JSON.stringify({ action: 'SKIP', seq }));
 }
 
 export const RESUME_COMMAND: Buffer = Buffer.from('{"action":"RESUME"}');

@@ -47,6 +47,8 @@ export class PauseAwareProcessor implements Processor {
   readonly #drains = new Map<string, Drain>();
   /** Keys whose store count was checked and found at capacity. */
   readonly #full = new Set<string>();
+  /** Keys held by the runtime (hold): the status position when held; a newer status releases them. */
+  readonly #held = new Map<string, number>();
   /**
    * Events the input path may still drain inline (a resume command's first slice, an ACTIVE
    * event's drain) before the runtime's next drain step. Without it one poll batch holding many
@@ -66,6 +68,7 @@ export class PauseAwareProcessor implements Processor {
     this.#buffered.clear();
     this.#drains.clear();
     this.#full.clear();
+    this.#held.clear();
     for (const key of context.buffer.keys()) this.#buffered.set(key, context.buffer.count(key));
     for (const [key, mark] of context.buffer.drainMarks()) {
       if (this.#buffered.has(key)) this.#drains.set(key, { byCommand: true, statusPosition: mark.statusPosition, stopBeforeSeq: mark.stopBeforeSeq ?? Infinity, marked: true });
@@ -97,6 +100,13 @@ export class PauseAwareProcessor implements Processor {
       // A pause written after the command outranks it, however late the command is processed:
       // it releases nothing (the pause holds every buffered event; the next resume drains them).
       if (statusPosition === undefined) return;
+      // A held key: only a command that names a status written after the hold releases it.
+      const heldAt = this.#held.get(key);
+      if (heldAt !== undefined) {
+        if (statusPosition <= heldAt) return;
+        this.#held.delete(key);
+      }
+      if (command.value.action === 'SKIP') this.#skipHead(key, command.value.seq, record);
       if (this.#buffered.has(key)) {
         // A drain already under way goes on under this command's terms, in the runtime's steps.
         const underWay = this.#drains.get(key);
@@ -115,6 +125,10 @@ export class PauseAwareProcessor implements Processor {
     const invalid = eventError(record.value);
     if (invalid !== undefined) {
       ctx.deadLetter(record, 'INVALID_EVENT', invalid);
+      return;
+    }
+    if (this.#isHeld(key)) {
+      this.#buffer(key, record);
       return;
     }
     if (ctx.status(key).status === 'PAUSED') {
@@ -148,7 +162,7 @@ export class PauseAwareProcessor implements Processor {
 
   punctuate(_now: number): void {
     for (const key of this.#buffered.keys()) {
-      if (!this.#drains.has(key) && this.#context.status(key).status === 'ACTIVE') this.#drains.set(key, STATUS_DRAIN);
+      if (!this.#drains.has(key) && !this.#isHeld(key) && this.#context.status(key).status === 'ACTIVE') this.#drains.set(key, STATUS_DRAIN);
     }
     this.drainStep(this.#options.drainSliceSize);
   }
@@ -170,10 +184,53 @@ export class PauseAwareProcessor implements Processor {
     return forwarded;
   }
 
+  hold(key: string, added: number): void {
+    this.#buffered.set(key, (this.#buffered.get(key) ?? 0) + added);
+    if (this.#drains.get(key)?.marked) this.#context.buffer.setDrainMark(key, undefined);
+    this.#drains.delete(key);
+    this.#full.delete(key);
+    this.#held.set(key, this.#context.status(key).position);
+  }
+
+  /** SKIP: the key's first held event goes to the DLQ, if it is the one the command names. */
+  #skipHead(key: string, seq: number, command: InputRecord): void {
+    const ctx = this.#context;
+    const head = ctx.buffer.read(key, 1)[0];
+    if (head === undefined || head.seq !== seq) return; // skipped already (a replayed command)
+    const reason = headerValue(command.headers, HEADERS.reason);
+    const source: InputRecord = {
+      topic: ctx.inputTopic ?? command.topic,
+      partition: ctx.partition,
+      offset: head.seq,
+      key: command.key,
+      value: head.value,
+      headers: head.headers,
+      timestamp: head.timestamp,
+    };
+    ctx.deadLetter(source, 'SKIPPED', `skipped by an operator${reason === undefined ? '' : `: ${reason}`}`);
+    ctx.buffer.remove(key, [head.seq]);
+    // Rare (an operator's action): the store's own count.
+    const remaining = ctx.buffer.count(key);
+    if (remaining === 0) this.#buffered.delete(key);
+    else this.#buffered.set(key, remaining);
+  }
+
+  /** Held and the status table has seen nothing newer than the hold. */
+  #isHeld(key: string): boolean {
+    const heldAt = this.#held.get(key);
+    if (heldAt === undefined) return false;
+    if (this.#context.status(key).position > heldAt) {
+      this.#held.delete(key);
+      return false;
+    }
+    return true;
+  }
+
   close(): void {
     this.#buffered.clear();
     this.#drains.clear();
     this.#full.clear();
+    this.#held.clear();
   }
 
   /** A slice from the input path, within what is left of the inline budget; the rest waits for the drain steps. */
@@ -229,7 +286,7 @@ export class PauseAwareProcessor implements Processor {
     const read = ctx.buffer.read(key, limit);
     const slice = read.filter((event) => event.seq < stopBeforeSeq);
     for (const event of slice) {
-      ctx.forward({ key: Buffer.from(event.key, 'utf8'), value: event.value, headers: event.headers, timestamp: event.timestamp });
+      ctx.forward({ key: Buffer.from(event.key, 'utf8'), value: event.value, headers: event.headers, timestamp: event.timestamp, seq: event.seq });
     }
     ctx.buffer.remove(key, slice.map((event) => event.seq));
 

@@ -29,6 +29,8 @@ export interface OutputRecord {
   readonly headers: readonly Header[];
   readonly timestamp: number;
   readonly partition?: number;
+  /** A drained event's buffer seq (its input offset); a passed-through input record has `offset`. */
+  readonly seq?: number;
 }
 
 /** What the processor knows of a key's status; `version` changes on every status write seen. */
@@ -106,7 +108,9 @@ export type DeadLetterReason =
   | 'INVALID_COMMAND'
   | 'BUFFER_FULL'
   | 'RECORD_TOO_LARGE'
-  | 'KEY_TOO_LARGE';
+  | 'KEY_TOO_LARGE'
+  /** Handler mode: the event a handler failed on, skipped by an operator ({"action":"SKIP"}). */
+  | 'SKIPPED';
 
 /** What a task reports as it works; feeds metrics and the live event stream. */
 export type ProcessingEvent =
@@ -118,6 +122,8 @@ export type ProcessingEvent =
 /** The narrow view of the runtime that the pause logic gets. */
 export interface ProcessorContext {
   readonly partition: number;
+  /** The input topic the task reads (source of dead letters made from buffered events). */
+  readonly inputTopic?: string;
   readonly buffer: BufferStore;
   status(key: string): StatusEntry;
   /** Sends a record to the flow's output topic, in the task's current transaction. */
@@ -141,5 +147,12 @@ export interface Processor {
    * huge buffer never stalls the task longer than one slice (rule 7).
    */
   drainStep(budget: number): number;
+  /**
+   * Handler mode: the runtime put `added` events of the key back into its buffer (a handler
+   * failed on the first of them) and is writing a PAUSED status for it. Until the status table
+   * shows a status newer than now, the key is treated as paused: its events are buffered and
+   * nothing drains it. Optional: processors without it cannot run with a handler.
+   */
+  hold?(key: string, added: number): void;
   close(): void;
 }

@@ -33,6 +33,8 @@ export interface StreamTaskOptions {
   readonly status: (key: string) => StatusEntry;
   readonly sink: TaskSink;
   readonly report?: (flowId: string, event: ProcessingEvent) => void;
+  /** The input topic (source of dead letters made from buffered events). */
+  readonly inputTopic?: string;
 }
 
 export class StreamTask {
@@ -49,6 +51,7 @@ export class StreamTask {
     const { sink, report, flowId, partition } = options;
     const context: ProcessorContext = {
       partition,
+      ...(options.inputTopic === undefined ? {} : { inputTopic: options.inputTopic }),
       buffer: options.buffer,
       status: options.status,
       forward: (record) => sink.output(record),
@@ -72,6 +75,12 @@ export class StreamTask {
   /** Continues pending drains; returns events forwarded (0: nothing pending). */
   drainStep(budget: number): number {
     return this.#processor.drainStep(budget);
+  }
+
+  /** Handler mode: the runtime put `added` events of the key back (Processor.hold). */
+  hold(key: string, added: number): void {
+    if (this.#processor.hold === undefined) throw new Error('this processor cannot run with a handler (it has no hold)');
+    this.#processor.hold(key, added);
   }
 
   close(): void {

@@ -17,7 +17,7 @@ import { bufferSummary } from '../control-plane.ts';
 import { ApiError } from '../errors.ts';
 import { KEY_SORTS, mergeSearch, searchLocal, type KeyHit, type KeyQuery, type LocalSearch } from '../key-search.ts';
 import { mergeHistories, type HistoryAnswer, type MetricsHistory } from '../metrics-history.ts';
-import { Actor, ErrorResponse, FlowId, FlowParams, Key, MAX_KEY_BYTES, MAX_PAGE_LIMIT, MAX_RECENT_LIMIT, Reason, limit } from '../schemas.ts';
+import { Actor, ErrorResponse, FlowId, FlowKeyParams, FlowParams, Key, MAX_KEY_BYTES, MAX_PAGE_LIMIT, MAX_RECENT_LIMIT, Reason, limit } from '../schemas.ts';
 import { RecentRecord } from './control.ts';
 
 const tags = ['v1'];
@@ -279,6 +279,30 @@ export function insightRoutes(ctx: ApiContext, history: MetricsHistory): Fastify
         const partitions = engine.partitions(topic) || flow.partitions;
         const scope = key === undefined ? undefined : { key, partition: partitionForKey(key, partitions) };
         return plane.recent(topic, count, scope);
+      },
+    );
+
+    app.post(
+      '/api/v1/flows/:flow/keys/:key/skip',
+      {
+        schema: {
+          tags,
+          summary: 'Handler mode: dead-letter the key\'s first held event (the one its handler failed on), then resume the key',
+          description:
+            'Writes ACTIVE, then `{"action":"SKIP","seq":N}` on the command topic: the task that owns the key sends its first held event to the dead-letter topic (reason SKIPPED) if its seq is N, and releases the rest in order. `seq` is that event\'s seq as the key\'s buffer lists it, so a skip acts once, on the event the operator saw.',
+          params: FlowKeyParams,
+          body: Type.Object(
+            { seq: Type.Integer({ minimum: 0, description: 'the seq of the key\'s first held event' }), reason: Type.Optional(Reason), actor: Type.Optional(Actor) },
+            { additionalProperties: false },
+          ),
+          response: { 202: Type.Object({ flow: Type.String(), key: Type.String(), seq: Type.Integer(), reason: Type.Union([Type.String(), Type.Null()]), actor: Type.String() }), 400: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse },
+        },
+      },
+      async (request, reply) => {
+        const flow = plane.flow(request.params.flow);
+        const meta = actionMeta(request, request.body);
+        await plane.skip(flow, request.params.key, request.body.seq, meta);
+        return reply.status(202).send({ flow: flow.id, key: request.params.key, seq: request.body.seq, reason: meta.reason ?? null, actor: meta.actor });
       },
     );
 

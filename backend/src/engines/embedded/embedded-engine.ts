@@ -28,6 +28,7 @@ import type {
 import type { BufferStore } from '../../runtime/ports.ts';
 import type { StatusTable } from '../../runtime/status-table.ts';
 import { MemoryStoreFolders } from '../../stores/memory-buffer-store.ts';
+import type { FlowHandler } from '../stream/flow-tasks.ts';
 import { StreamEngine } from '../stream/stream-engine.ts';
 import { EmbeddedCluster } from './cluster.ts';
 import { FileJournal } from './journal.ts';
@@ -40,6 +41,8 @@ export interface EmbeddedEngineOptions {
   readonly persist?: boolean;
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
+  /** Library mode: each flow's handler, by flow id (events go to it instead of the output topic). */
+  readonly handlers?: ReadonlyMap<string, FlowHandler>;
 }
 
 /** How often the cluster drops what its retention lets go, and the journal may snapshot. */
@@ -75,6 +78,7 @@ export class EmbeddedEngine implements FlowEngine {
       instanceId: 'embedded',
       ...(memoryStores === undefined ? {} : { openStore: (dir: string) => memoryStores.open(dir) }),
       ...(options.processor === undefined ? {} : { processor: options.processor }),
+      ...(options.handlers === undefined ? {} : { handlers: options.handlers }),
     });
   }
 

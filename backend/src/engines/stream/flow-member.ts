@@ -32,7 +32,7 @@ import type { InputRecord, OutputRecord, ProcessingEvent } from '../../runtime/p
 import type { StatusTable } from '../../runtime/status-table.ts';
 import { openLmdbBufferStore } from '../../stores/lmdb-buffer-store.ts';
 import type { RestorableBufferStore } from '../../stores/restorable.ts';
-import { FlowTasks, type OpenTask } from './flow-tasks.ts';
+import { type FlowHandler, FlowTasks, type OpenTask } from './flow-tasks.ts';
 import { type Guarantee, GUARANTEES } from './guarantees.ts';
 import { errorKind, isGenerationError, isQueueFull } from '../../runtime/log/errors.ts';
 import {
@@ -101,6 +101,8 @@ export interface FlowMemberOptions {
   readonly statusLagMs?: () => number;
   /** The processor of each task (default: the pause-aware processor with the settings' limits). */
   readonly processor?: ProcessorFactory;
+  /** Library mode: events go to this handler instead of the output topic (flow-tasks.ts). */
+  readonly handler?: FlowHandler;
   /**
    * Opens the local store of a partition in its folder (default: lmdb, durable for a standby;
    * the simulation's is in memory).
@@ -205,6 +207,7 @@ export class FlowMember {
       status: (key) => options.status.get(key),
       write: (topic, partition, record) => this.#send(topic, partition, record),
       now: () => this.#clock.now(),
+      ...(options.handler === undefined ? {} : { handler: options.handler, sleep: (ms: number, signal?: AbortSignal) => this.#clock.sleep(ms, signal) }),
       ...(options.processor === undefined ? {} : { processor: options.processor }),
       report: options.report,
       logger: this.#log,
@@ -500,6 +503,8 @@ export class FlowMember {
 
   async #commit(): Promise<void> {
     const started = this.#clock.now();
+    // Handler mode: what this commit counts as processed is handled first (at least once).
+    await this.#tasks.runHandlers();
     await this.#flushOverflow();
     const offsets = [...this.#offsets.values()];
     const checked = await this.#guarantee.commit({

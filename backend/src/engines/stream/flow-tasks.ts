@@ -18,11 +18,48 @@ import type { FlowDefinition, RuntimeSettings } from '../../config/config.ts';
 import { hasErrorCode } from '../../model/errors.ts';
 import { PauseAwareProcessor } from '../../processor/pause-aware-processor.ts';
 import type { ProcessorFactory } from '../../runtime/engine.ts';
-import type { InputKind, InputRecord, OutputRecord, ProcessingEvent, StatusEntry } from '../../runtime/ports.ts';
+import { encodeStatus, HEADERS } from '../../model/wire.ts';
+import type { Header, InputKind, InputRecord, OutputRecord, ProcessingEvent, StatusEntry } from '../../runtime/ports.ts';
+import { encodeEntryKey } from '../../stores/buffer-codec.ts';
 import { deadLetterRecord, StreamTask } from '../../runtime/stream-task.ts';
 import { LoggedBufferStore } from '../../stores/logged-buffer-store.ts';
 import { type RestorableBufferStore, trimAhead } from '../../stores/restorable.ts';
 import { type Guarantee, GUARANTEES } from './guarantees.ts';
+
+/** One event a handler gets: its key, value (the event's bytes), headers and coordinates. */
+export interface HandlerEvent {
+  readonly flowId: string;
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly headers: readonly Header[];
+  readonly timestamp: number;
+  /** The input partition and offset it came from. */
+  readonly partition: number;
+  readonly offset: number;
+  /** 1 on the first call for this event, 2 on the first retry, ... */
+  readonly attempt: number;
+}
+
+/**
+ * A flow's handler (library mode): called for each event in place of writing it to the output
+ * topic, per key in order, never twice at once for one key, keys concurrently up to
+ * `concurrency`; at least once. A call that still fails after `retries` retries parks the key:
+ * the event and the key's later ones go back to its buffer, in order, and the key is paused
+ * with the error as the reason (actor "handler"), in the same transaction.
+ */
+export interface FlowHandler {
+  handle(event: HandlerEvent): Promise<void>;
+  readonly retries: number;
+  /** Wait before retry n: backoffMs * 2^(n-1). */
+  readonly backoffMs: number;
+  readonly concurrency: number;
+  /** A call that takes longer fails. */
+  readonly timeoutMs: number;
+}
+
+/** What the runtime writes on a key a handler failed on. */
+export const HANDLER_ACTOR = 'handler';
+export const HANDLER_ERROR_HEADER = 'ep-handler-error';
 
 /** Where the tasks' writes go: the member's producer (in its transaction), the driver's cluster. */
 export type TaskWriter = (topic: string, partition: number | undefined, record: OutputRecord) => void;
@@ -56,6 +93,17 @@ export interface FlowTasksOptions {
   readonly processor?: ProcessorFactory;
   readonly report: (flowId: string, event: ProcessingEvent) => void;
   readonly logger?: Logger;
+  /** Library mode: events go to this handler instead of the output topic. */
+  readonly handler?: FlowHandler;
+  /** Waits (the member's clock), for the handler's backoff and deadline; rejects when aborted. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+interface PendingCall {
+  readonly partition: number;
+  readonly key: string;
+  readonly seq: number;
+  readonly record: OutputRecord;
 }
 
 export class FlowTasks {
@@ -65,6 +113,8 @@ export class FlowTasks {
   readonly #tasks = new Map<number, OpenTask>();
   #held: PendingWrite[] = [];
   #heldBytes = 0;
+  /** Handler mode: forwarded events not handed to the handler yet, in order. */
+  #calls: PendingCall[] = [];
 
   constructor(options: FlowTasksOptions) {
     this.flow = options.flow;
@@ -135,9 +185,17 @@ export class FlowTasks {
         this.#o.processor?.(this.flow, partition) ??
         new PauseAwareProcessor({ drainSliceSize: runtime.drainSliceSize, maxBufferPerKey: runtime.maxBufferPerKey, maxEventBytes: runtime.maxEventBytes }),
       buffer: logged,
+      inputTopic: this.flow.topics.main,
       status: this.#o.status,
       sink: {
-        output: (record) => this.#send(output, record.partition, record),
+        output:
+          this.#o.handler === undefined
+            ? (record) => this.#send(output, record.partition, record)
+            : (record) => {
+                const key = record.key?.toString('utf8') ?? '';
+                const seq = record.seq ?? (record as Partial<InputRecord>).offset ?? -1;
+                this.#calls.push({ partition, key, seq, record });
+              },
         deadLetter: (record) => this.#send(dlq, record.partition, record),
       },
       report: (id, event) => {
@@ -225,6 +283,106 @@ export class FlowTasks {
   drop(partition: number): void {
     this.#tasks.get(partition)?.task.close();
     this.#tasks.delete(partition);
+  }
+
+  /** Handler mode: forwarded events wait for runHandlers. */
+  get pendingCalls(): number {
+    return this.#calls.length;
+  }
+
+  /**
+   * Handler mode: hands the forwarded events to the handler (per key in order, keys
+   * concurrently), before the commit that counts them as processed. A key whose call still
+   * fails after the retries is parked: that event and its later ones go back to the key's
+   * buffer with their seqs, the processor holds the key, and a PAUSED status with the error is
+   * written, all in the current transaction.
+   */
+  async runHandlers(): Promise<void> {
+    const handler = this.#o.handler;
+    if (handler === undefined || this.#calls.length === 0) return;
+    const calls = this.#calls;
+    this.#calls = [];
+    const byKey = new Map<string, PendingCall[]>();
+    for (const call of calls) {
+      const id = `${call.partition}\u0000${call.key}`;
+      const list = byKey.get(id);
+      if (list === undefined) byKey.set(id, [call]);
+      else list.push(call);
+    }
+    const chains = [...byKey.values()];
+    const failures: Array<{ failed: PendingCall[]; error: unknown }> = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < chains.length) {
+        const chain = chains[next++]!;
+        for (let i = 0; i < chain.length; i++) {
+          const error = await this.#call(handler, chain[i]!);
+          if (error !== undefined) {
+            failures.push({ failed: chain.slice(i), error });
+            break;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(handler.concurrency, chains.length) }, worker));
+    for (const { failed, error } of failures) this.#park(failed, error);
+  }
+
+  async #call(handler: FlowHandler, call: PendingCall): Promise<unknown> {
+    const sleep = this.#o.sleep;
+    if (sleep === undefined) throw new Error('a handler needs the runtime\'s clock (FlowTasksOptions.sleep)');
+    let error: unknown;
+    for (let attempt = 1; attempt <= handler.retries + 1; attempt++) {
+      if (attempt > 1) await sleep(handler.backoffMs * 2 ** (attempt - 2));
+      const event: HandlerEvent = {
+        flowId: this.flow.id,
+        key: call.key,
+        value: call.record.value,
+        headers: call.record.headers,
+        timestamp: call.record.timestamp,
+        partition: call.partition,
+        offset: call.seq,
+        attempt,
+      };
+      const deadline = new AbortController();
+      try {
+        const timeout = sleep(handler.timeoutMs, deadline.signal).then(() => {
+          throw new Error(`the handler did not finish within ${handler.timeoutMs} ms`);
+        });
+        await Promise.race([Promise.resolve().then(() => handler.handle(event)), timeout]);
+        return undefined;
+      } catch (caught) {
+        error = caught;
+      } finally {
+        deadline.abort();
+      }
+    }
+    return error;
+  }
+
+  #park(failed: readonly PendingCall[], error: unknown): void {
+    const first = failed[0]!;
+    const open = this.#tasks.get(first.partition);
+    if (open === undefined) return; // the partition moved away meanwhile: the work is redone there
+    const { changelog, status } = this.flow.topics;
+    // Drained entries removed in this batch go back under their seqs: under at_least_once their
+    // tombstones are still held, and must not land after the entries written again.
+    const again = new Set(failed.map((call) => encodeEntryKey(call.key, call.seq).toString('hex')));
+    this.#held = this.#held.filter((w) => !(w.topic === changelog && w.record.value === null && w.record.key !== null && again.has(w.record.key.toString('hex'))));
+    for (const call of failed) {
+      open.logged.append({ seq: call.seq, key: call.key, value: call.record.value, headers: call.record.headers, timestamp: call.record.timestamp });
+    }
+    open.buffered += failed.length;
+    open.task.hold(first.key, failed.length);
+    const message = error instanceof Error ? error.message : String(error);
+    const stack = error instanceof Error && error.stack !== undefined ? error.stack : message;
+    const headers: Header[] = [
+      { key: HEADERS.reason, value: Buffer.from(`handler failed: ${message}`.slice(0, 500)) },
+      { key: HEADERS.actor, value: Buffer.from(HANDLER_ACTOR) },
+      { key: HANDLER_ERROR_HEADER, value: Buffer.from(stack.slice(0, 8192)) },
+    ];
+    this.#send(status, undefined, { key: Buffer.from(first.key), value: encodeStatus('PAUSED'), headers, timestamp: this.#o.now() });
+    this.#o.logger?.warn({ key: first.key, partition: first.partition, offset: first.seq, held: failed.length, err: error }, 'handler failed: key paused, its events held');
   }
 
   #send(topic: string, partition: number | undefined, record: OutputRecord): void {

@@ -41,6 +41,7 @@ import { FlowMember } from './flow-member.ts';
 import { readToEnd } from './reader.ts';
 import { StatusFollower } from './status-follower.ts';
 import type { Clock } from '../../runtime/clock.ts';
+import type { FlowHandler } from './flow-tasks.ts';
 import { checkFlowTopics, KafkaStartupError } from './topics.ts';
 
 export interface StreamEngineOptions {
@@ -64,6 +65,8 @@ export interface StreamEngineOptions {
   readonly clock?: Clock;
   /** Opens a partition's local store (default: lmdb in the state directory). */
   readonly openStore?: (dir: string) => RestorableBufferStore;
+  /** Library mode: each flow's handler, by flow id (events go to it instead of the output topic). */
+  readonly handlers?: ReadonlyMap<string, FlowHandler>;
 }
 
 interface FlowState {
@@ -210,6 +213,7 @@ export class StreamEngine implements FlowEngine {
           ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
           ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
           ...(this.#options.openStore === undefined ? {} : { openStore: this.#options.openStore }),
+          ...(this.#options.handlers?.get(state.flow.id) === undefined ? {} : { handler: this.#options.handlers.get(state.flow.id)! }),
           logger: this.#log,
           report: (flowId, event) => this.#onReport(flowId, event),
           onCommit: (ms) => this.#onCommit(ms),

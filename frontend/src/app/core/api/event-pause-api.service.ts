@@ -113,6 +113,11 @@ export class EventPauseApi {
     return firstValueFrom(this.#http.post<{ replayed: readonly unknown[] }>(this.#url(`/api/v1/flows/${segment(flow)}/dead-letters/replay`), body));
   }
 
+  /** Handler mode: dead-letters the key's first held event (seq) and resumes the key. */
+  skip(flow: string, key: string, seq: number): Promise<unknown> {
+    return firstValueFrom(this.#http.post(this.#url(`/api/v1/flows/${segment(flow)}/keys/${segment(key)}/skip`), { seq, actor: this.#settings.actor() }));
+  }
+
   stuckKeys(flow: string): Promise<StuckKeys> {
     return this.#get(`/api/v1/flows/${segment(flow)}/stuck-keys`, new HttpParams().set('limit', 10));
   }

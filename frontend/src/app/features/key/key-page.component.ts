@@ -1,5 +1,8 @@
 import { DatePipe } from '@angular/common';
-import { ChangeDetectionStrategy, Component, DestroyRef, effect, inject, input, untracked } from '@angular/core';
+import { ChangeDetectionStrategy, Component, DestroyRef, computed, effect, inject, input, signal, untracked } from '@angular/core';
+import { describeError } from '../../core/api/api-error';
+import { EventPauseApi } from '../../core/api/event-pause-api.service';
+import { NotificationsStore } from '../../core/state/notifications.store';
 import { RouterLink } from '@angular/router';
 import { Clock } from '../../core/state/clock.service';
 import { BUFFER_PAGE_SIZE, KeyDetailStore } from '../../core/state/key-detail.store';
@@ -26,6 +29,32 @@ export class KeyPageComponent {
   protected readonly clock = inject(Clock);
   readonly #feed = inject(LiveFeedStore);
   protected readonly pageSize = BUFFER_PAGE_SIZE;
+  readonly #api = inject(EventPauseApi);
+  readonly #notifications = inject(NotificationsStore);
+  /** Paused by its handler (library mode): the reason is the error, the first held event the one it failed on. */
+  protected readonly handlerFailed = computed(() => {
+    const summary = this.detail.summary();
+    return summary?.status === 'PAUSED' && summary.actor === 'handler' ? summary : undefined;
+  });
+  protected readonly failedEvent = computed(() => (this.detail.pageNumber() === 1 ? this.detail.events()[0] : undefined));
+  protected readonly confirmingSkip = signal(false);
+  protected readonly skipping = signal(false);
+
+  protected async skipFirst(): Promise<void> {
+    const event = this.failedEvent();
+    if (event === undefined) return;
+    this.skipping.set(true);
+    try {
+      await this.#api.skip(this.flowId(), this.key(), event.seq);
+      this.#notifications.notify('success', `Skipped the first held event of ${this.key()} (to the dead-letter topic); the rest is released in order.`);
+      this.confirmingSkip.set(false);
+    } catch (error) {
+      this.#notifications.notify('error', `Skipping failed: ${describeError(error)}`);
+    } finally {
+      this.skipping.set(false);
+      this.detail.refreshSoon();
+    }
+  }
 
   constructor() {
     effect(() => {
