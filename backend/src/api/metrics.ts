@@ -135,6 +135,8 @@ export function renderMetrics(engine: FlowEngine, histogram: CommitLatencyHistog
       out.sample('event_pause_stuck_keys', { flow: flow.flowId, kind: 'buffered_too_many' }, counts.bufferedTooMany);
     }
   }
+  perFlow('event_pause_handled_events_total', 'counter', 'Library mode: events the flow\'s handler took.', (f) => f.handledEvents ?? 0);
+  perFlow('event_pause_handler_parked_total', 'counter', 'Library mode: keys parked because their handler still failed after its retries.', (f) => f.handlerParked ?? 0);
   perFlow('event_pause_rebalances_total', 'counter', 'Partition assignments this instance received (each consumer group rebalance it took part in ends with one).', (f) => f.assignments ?? 0);
   out.family('event_pause_commits_total', 'counter', 'Commits (transactions or offset commits) made by this instance.');
   out.sample('event_pause_commits_total', {}, metrics.commits);

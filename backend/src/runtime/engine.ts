@@ -71,6 +71,9 @@ export interface EngineMetrics {
     readonly processedEvents: number;
     /** Input events put into a buffer (their key was paused or still draining) by this instance. */
     readonly heldEvents: number;
+    /** Handler mode: events a flow's handler took, and keys it parked (failed after its retries). */
+    readonly handledEvents?: number;
+    readonly handlerParked?: number;
     /** Input records not yet processed (end offset minus position), summed over local tasks. */
     readonly consumerLag: number;
     /** STANDBY_REPLICAS=1: changelog records the standby stores of this instance have not applied yet. */

@@ -117,7 +117,11 @@ export type ProcessingEvent =
   | { readonly type: 'processed'; readonly key: string; readonly partition: number }
   | { readonly type: 'buffered'; readonly key: string; readonly partition: number }
   | { readonly type: 'drained'; readonly key: string; readonly partition: number; readonly count: number; readonly remaining: number }
-  | { readonly type: 'dead-lettered'; readonly key: string | null; readonly partition: number; readonly reason: DeadLetterReason };
+  | { readonly type: 'dead-lettered'; readonly key: string | null; readonly partition: number; readonly reason: DeadLetterReason }
+  /** Handler mode: events the handler took, over one commit. */
+  | { readonly type: 'handled'; readonly partition: number; readonly count: number }
+  /** Handler mode: a key parked after its handler failed. */
+  | { readonly type: 'handler-parked'; readonly key: string; readonly partition: number; readonly error: string };
 
 /** The narrow view of the runtime that the pause logic gets. */
 export interface ProcessorContext {

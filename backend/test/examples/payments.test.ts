@@ -62,6 +62,9 @@ describe('examples/payments: failure-triggered pause (embedded engine)', () => {
     await eventually('a2..a4 applied', () => (applied('m-a').length === 4 ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(applied('m-a'), ['a1', 'a2', 'a3', 'a4'], 'once each, in order');
+    const metrics = ep.engine.metrics().flows[0]!;
+    assert.equal(metrics.handlerParked, 1, 'one key parked');
+    assert.ok((metrics.handledEvents ?? 0) >= 6, `handled ${metrics.handledEvents}`);
     assert.deepEqual(ep.history('payments', 'm-a').map((h) => [h.status, h.actor]), [
       ['PAUSED', 'handler'],
       ['ACTIVE', 'ops'],

@@ -100,5 +100,29 @@ describe('Kafka: the payments example (handler, failure-triggered pause) through
     // At least once across the crash: a payment of m-b in flight may be applied twice, never lost or reordered.
     const b = ledger('m-b').filter((amount, i, all) => i === 0 || amount !== all[i - 1]);
     assert.deepEqual(b, ['b1', 'b2', 'b3', 'b4']);
+
+    // Skip across a crash: m-c parks on c1, kill -9, the operator skips c1 (named by its seq).
+    writeFileSync(rejectsFile, 'm-c\n');
+    await send('m-c', 'c1');
+    await send('m-c', 'c2');
+    await until('m-c parked with both', async () => ((await status('m-c')) === 'PAUSED' && (await held('m-c')) === 2 ? true : undefined));
+    running.child.kill('SIGKILL');
+    await new Promise((resolve) => running!.child.once('exit', resolve));
+    writeFileSync(rejectsFile, '');
+    running = await start();
+    await until('m-c restored', async () => ((await held('m-c').catch(() => 0)) === 2 ? true : undefined), 60_000);
+    const buffer = (await call(url, 'GET', `/api/v1/flows/${flowId}/keys/m-c/buffer?limit=1`)).body as { items: Array<{ seq: number; data: string }> };
+    assert.equal(buffer.items[0]?.data, 'c1');
+    const skipped = await fetch(`${url}/api/v1/flows/${flowId}/keys/m-c/skip`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ seq: buffer.items[0]!.seq, reason: 'refunded by hand' }),
+    });
+    assert.equal(skipped.status, 202, await skipped.text());
+    await until('c2 applied', async () => (ledger('m-c').includes('c2') ? true : undefined), 60_000);
+    assert.deepEqual(ledger('m-c'), ['c2'], 'the skipped payment is never applied');
+    const letters = (await call(url, 'GET', `/api/v1/flows/${flowId}/dead-letters?reason=SKIPPED`)).body as { items: Array<{ key: string; valuePreview: string }> };
+    assert.equal(letters.items.length, 1);
+    assert.match(letters.items[0]!.valuePreview, /"data":"c1"/);
   });
 });

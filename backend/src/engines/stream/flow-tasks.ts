@@ -311,6 +311,7 @@ export class FlowTasks {
     }
     const chains = [...byKey.values()];
     const failures: Array<{ failed: PendingCall[]; error: unknown }> = [];
+    let handled = 0;
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < chains.length) {
@@ -321,11 +322,13 @@ export class FlowTasks {
             failures.push({ failed: chain.slice(i), error });
             break;
           }
+          handled++;
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(handler.concurrency, chains.length) }, worker));
     for (const { failed, error } of failures) this.#park(failed, error);
+    if (handled > 0) this.#o.report(this.flow.id, { type: 'handled', partition: -1, count: handled });
   }
 
   async #call(handler: FlowHandler, call: PendingCall): Promise<unknown> {
@@ -383,6 +386,7 @@ export class FlowTasks {
     ];
     this.#send(status, undefined, { key: Buffer.from(first.key), value: encodeStatus('PAUSED'), headers, timestamp: this.#o.now() });
     this.#o.logger?.warn({ key: first.key, partition: first.partition, offset: first.seq, held: failed.length, err: error }, 'handler failed: key paused, its events held');
+    this.#o.report(this.flow.id, { type: 'handler-parked', key: first.key, partition: first.partition, error: message });
   }
 
   #send(topic: string, partition: number | undefined, record: OutputRecord): void {

@@ -77,6 +77,8 @@ interface FlowState {
   member?: FlowMember;
   processed: number;
   held: number;
+  handled: number;
+  parked: number;
   drained: number;
   deadLettered: number;
 }
@@ -117,7 +119,7 @@ export class StreamEngine implements FlowEngine {
     for (const flow of settings.flows) {
       const table = new StatusTable();
       table.onChange((change) => this.#emit({ flowId: flow.id, type: 'status-changed', ...change }));
-      this.#state.set(flow.id, { flow, table, partitions: flow.partitions, processed: 0, held: 0, drained: 0, deadLettered: 0 });
+      this.#state.set(flow.id, { flow, table, partitions: flow.partitions, processed: 0, held: 0, handled: 0, parked: 0, drained: 0, deadLettered: 0 });
     }
   }
 
@@ -414,6 +416,8 @@ export class StreamEngine implements FlowEngine {
         deadLettered: state.deadLettered,
         processedEvents: state.processed,
         heldEvents: state.held,
+        handledEvents: state.handled,
+        handlerParked: state.parked,
         consumerLag: state.member?.consumerLag() ?? 0,
         standbyLag: state.member?.standbyLag() ?? 0,
         assignments: state.member?.assignments ?? 0,
@@ -449,6 +453,10 @@ export class StreamEngine implements FlowEngine {
     const state = this.#state.get(flowId)!;
     if (event.type === 'processed') state.processed++;
     else if (event.type === 'buffered') state.held++;
+    else if (event.type === 'handled') {
+      state.handled += event.count;
+      return; // a count, not news for the live stream
+    } else if (event.type === 'handler-parked') state.parked++;
     else if (event.type === 'drained') state.drained += event.count;
     else if (event.type === 'dead-lettered') state.deadLettered++;
     if (this.#listeners.size > 0) this.#emit({ flowId, ...event });
