@@ -46,7 +46,7 @@ describe('examples/payments: failure-triggered pause (embedded engine)', () => {
       return s.status === 'PAUSED' ? s : undefined;
     });
     assert.equal(status.actor, 'handler');
-    assert.match(status.reason ?? '', /handler failed: ledger rejected payment a2 of m-a: merchant under review/);
+    assert.match(status.reason ?? '', /handler failed: ledger rejected payment a2 of m-a: merchant under review \(at .*payments\.ts:\d+:\d+\)/, 'the error and where it was thrown');
     await eventually('m-b applied', () => (applied('m-b').length === 2 ? true : undefined));
     assert.deepEqual(applied('m-b'), ['b1', 'b2'], 'other merchants go on');
     assert.deepEqual(applied('m-a'), ['a1']);

@@ -379,8 +379,14 @@ export class FlowTasks {
     open.task.hold(first.key, failed.length);
     const message = error instanceof Error ? error.message : String(error);
     const stack = error instanceof Error && error.stack !== undefined ? error.stack : message;
+    // The reason (what the console and the history show) names where it failed; the whole stack
+    // travels in the status record's ep-handler-error header.
+    const frame = stack
+      .split('\n')
+      .map((line) => line.trim())
+      .find((line) => line.startsWith('at ') && !line.includes('node:internal'));
     const headers: Header[] = [
-      { key: HEADERS.reason, value: Buffer.from(`handler failed: ${message}`.slice(0, 500)) },
+      { key: HEADERS.reason, value: Buffer.from(`handler failed: ${message}${frame === undefined ? '' : ` (${frame})`}`.slice(0, 500)) },
       { key: HEADERS.actor, value: Buffer.from(HANDLER_ACTOR) },
       { key: HANDLER_ERROR_HEADER, value: Buffer.from(stack.slice(0, 8192)) },
     ];
