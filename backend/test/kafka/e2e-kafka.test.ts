@@ -118,6 +118,15 @@ before(async () => {
       { topic: t.changelog, numPartitions: PARTITIONS, configEntries: compacted },
     ],
   });
+  // Creation completes on the broker after the call returns: wait until every topic is listed,
+  // or the service may find one missing and refuse to start (it did once, under load).
+  const wanted = Object.values(t);
+  for (const deadline = Date.now() + 30_000; ; ) {
+    const listed = new Set(await admin.listTopics());
+    if (wanted.every((name) => listed.has(name))) break;
+    if (Date.now() > deadline) throw new Error(`topics not listed 30 s after creating them: ${wanted.filter((name) => !listed.has(name)).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 
   service = await startService({
     KAFKA_BROKERS: BROKERS,
