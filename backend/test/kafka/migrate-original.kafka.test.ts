@@ -11,7 +11,7 @@ import { LibrdkafkaClients } from '../../src/engines/kafka/client.ts';
 import { migrateFromOriginal, MigrationError } from '../../src/engines/kafka/migrate-original.ts';
 import { partitionForKey } from '../../src/runtime/partitioner.ts';
 import { KafkaHarness } from './kafka-harness.ts';
-import { CLIENT, connectAdmin, randomId, sleep, testProducer } from './support.ts';
+import { CLIENT, connectAdmin, randomId, sleep, testProducer, waitForTopics } from './support.ts';
 
 const PARTITIONS = 3;
 /** What Spring's JsonSerializer adds to a List<Event> value. */
@@ -40,6 +40,7 @@ describe('Kafka: migration from the original', () => {
     const producer = await testProducer();
     try {
       await admin.createTopics([{ name: changelog, partitions: PARTITIONS, config: { 'cleanup.policy': 'compact' } }]);
+      await waitForTopics(admin, [changelog]);
 
       // What the original read: A's events (it held them, A paused), B's (it passed them on).
       await h.setStatus('A', 'PAUSED');
@@ -115,6 +116,7 @@ describe('Kafka: migration from the original', () => {
     const producer = await testProducer();
     try {
       await admin.createTopics([{ name: changelog, partitions: PARTITIONS }]);
+      await waitForTopics(admin, [changelog]);
       await producer.send(changelog, partitionForKey('K', PARTITIONS), Buffer.from('K'), Buffer.from('{"not":"a list"}'), undefined, []);
       await assert.rejects(migrateFromOriginal(clients, { flow, applicationId: h.applicationId, changelog, originalGroup: 'whatever' }), (error: unknown) => {
         assert.ok(error instanceof MigrationError);

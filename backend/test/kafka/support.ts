@@ -68,6 +68,17 @@ function reachable(brokers: string): Promise<void> {
   });
 }
 
+/** Waits until the broker lists these topics (creation completes after the call returns). */
+export async function waitForTopics(admin: ClientAdmin, names: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const infos = await admin.describeTopics(names);
+    if (infos.every((t) => t.partitions !== undefined)) return;
+    if (Date.now() > deadline) throw new Error(`topics not visible ${timeoutMs} ms after creating them: ${infos.filter((t) => t.partitions === undefined).map((t) => t.name).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function createTopics(admin: ClientAdmin, flow: FlowDefinition, partitions = flow.partitions): Promise<void> {
   await createFlowTopics(admin, flow, partitions);
 }
