@@ -94,14 +94,14 @@ export class ControlPlane {
    * command names the offset of its ACTIVE record, so that a pause written after it, even one
    * processed before it, outranks it (SEMANTICS rule 3).
    */
-  async resume(flow: FlowDefinition, keys: readonly string[], meta: ActionMeta, command: (key: string) => Buffer = () => RESUME_COMMAND): Promise<void> {
+  async resume(flow: FlowDefinition, keys: readonly string[], meta: ActionMeta): Promise<void> {
     const written = await this.#writeStatus(flow, keys, 'ACTIVE', meta);
     const headers = metaHeaders(meta);
     await this.#produceAll(
       keys.map((key, i) => () =>
         this.#engine.produce(flow.topics.trigger, {
           key,
-          value: command(key),
+          value: RESUME_COMMAND,
           headers: [...headers, { key: HEADERS.statusOffset, value: Buffer.from(String(written[i]!.offset)) }],
         }),
       ),
@@ -109,11 +109,12 @@ export class ControlPlane {
   }
 
   /**
-   * Handler mode: ACTIVE, then `{"action":"SKIP","seq":N}`: the task dead-letters the key's first
-   * held event (the one a handler failed on, seq N) and releases the rest.
+   * Handler mode: `{"action":"SKIP","seq":N}` on the command topic, the status left as it is: the
+   * task that owns the key dead-letters its first held event if that is seq N, then sets the key
+   * ACTIVE itself (so no drain can hand the event out before the skip lands).
    */
   async skip(flow: FlowDefinition, key: string, seq: number, meta: ActionMeta): Promise<void> {
-    await this.resume(flow, [key], meta, () => skipCommand(seq));
+    await this.#produceAll([() => this.#engine.produce(flow.topics.trigger, { key, value: skipCommand(seq), headers: metaHeaders(meta) })]);
   }
 
 

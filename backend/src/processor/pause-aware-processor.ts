@@ -96,6 +96,12 @@ export class PauseAwareProcessor implements Processor {
         ctx.deadLetter(record, 'INVALID_COMMAND', command.error);
         return;
       }
+      // SKIP acts on the event it names and nothing else: the runtime then sets the key ACTIVE
+      // (a status written before the command could let a drain hand that event out first).
+      if (command.value.action === 'SKIP') {
+        this.#skipHead(key, command.value.seq, record);
+        return;
+      }
       const statusPosition = commandPosition(record, ctx.status(key));
       // A pause written after the command outranks it, however late the command is processed:
       // it releases nothing (the pause holds every buffered event; the next resume drains them).
@@ -106,7 +112,7 @@ export class PauseAwareProcessor implements Processor {
         if (statusPosition <= heldAt) return;
         this.#held.delete(key);
       }
-      if (command.value.action === 'SKIP') this.#skipHead(key, command.value.seq, record);
+
       if (this.#buffered.has(key)) {
         // A drain already under way goes on under this command's terms, in the runtime's steps.
         const underWay = this.#drains.get(key);
@@ -192,7 +198,11 @@ export class PauseAwareProcessor implements Processor {
     this.#held.set(key, this.#context.status(key).position);
   }
 
-  /** SKIP: the key's first held event goes to the DLQ, if it is the one the command names. */
+  /**
+   * SKIP: the key's first held event goes to the DLQ, if it is the one the command names (a
+   * replayed or stale command skips nothing), and the runtime is told (report 'skipped') so that
+   * it sets the key ACTIVE in the same transaction: the rest drains from there, in order.
+   */
   #skipHead(key: string, seq: number, command: InputRecord): void {
     const ctx = this.#context;
     const head = ctx.buffer.read(key, 1)[0];
@@ -209,6 +219,8 @@ export class PauseAwareProcessor implements Processor {
     };
     ctx.deadLetter(source, 'SKIPPED', `skipped by an operator${reason === undefined ? '' : `: ${reason}`}`);
     ctx.buffer.remove(key, [head.seq]);
+    this.#held.delete(key);
+    ctx.report({ type: 'skipped', key, partition: ctx.partition, seq, reason: reason ?? null, actor: headerValue(command.headers, HEADERS.actor) ?? null });
     // Rare (an operator's action): the store's own count.
     const remaining = ctx.buffer.count(key);
     if (remaining === 0) this.#buffered.delete(key);

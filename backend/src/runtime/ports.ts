@@ -120,6 +120,8 @@ export type ProcessingEvent =
   | { readonly type: 'dead-lettered'; readonly key: string | null; readonly partition: number; readonly reason: DeadLetterReason }
   /** Handler mode: events the handler took, over one commit. */
   | { readonly type: 'handled'; readonly partition: number; readonly count: number }
+  /** Handler mode: an operator's SKIP dead-lettered the key's first held event (seq). */
+  | { readonly type: 'skipped'; readonly key: string; readonly partition: number; readonly seq: number; readonly reason: string | null; readonly actor: string | null }
   /** Handler mode: a key parked after its handler failed. */
   | { readonly type: 'handler-parked'; readonly key: string; readonly partition: number; readonly error: string };
 

@@ -200,6 +200,7 @@ export class FlowTasks {
       },
       report: (id, event) => {
         this.#count(partition, event);
+        if (event.type === 'skipped') this.#activate(event.key, event.reason, event.actor);
         this.#o.report(id, event);
       },
     });
@@ -395,6 +396,13 @@ export class FlowTasks {
     this.#o.report(this.flow.id, { type: 'handler-parked', key: first.key, partition: first.partition, error: message });
   }
 
+  /** After a SKIP: the key ACTIVE (in the current transaction); punctuation drains the rest. */
+  #activate(key: string, reason: string | null, actor: string | null): void {
+    const headers: Header[] = [{ key: HEADERS.actor, value: Buffer.from(actor ?? 'api') }];
+    headers.push({ key: HEADERS.reason, value: Buffer.from(`skipped the failed event${reason === null ? '' : `: ${reason}`}`.slice(0, 500)) });
+    this.#send(this.flow.topics.status, undefined, { key: Buffer.from(key), value: encodeStatus('ACTIVE'), headers, timestamp: this.#o.now() });
+  }
+
   #send(topic: string, partition: number | undefined, record: OutputRecord): void {
     this.#o.write(topic, partition, record);
   }
@@ -404,5 +412,6 @@ export class FlowTasks {
     if (task === undefined) return;
     if (event.type === 'buffered') task.buffered++;
     else if (event.type === 'drained') task.buffered = Math.max(0, task.buffered - event.count);
+    else if (event.type === 'skipped') task.buffered = Math.max(0, task.buffered - 1);
   }
 }
