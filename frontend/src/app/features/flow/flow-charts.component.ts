@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, DestroyRef, ElementRef, afterNextRender, effect, inject, viewChildren } from '@angular/core';
+import { ChangeDetectionStrategy, Component, DestroyRef, ElementRef, afterNextRender, computed, effect, inject, viewChildren } from '@angular/core';
 import uPlot from 'uplot';
 import type { HistoryPoint } from '../../core/api/models';
 import { FlowMetricsStore } from '../../core/state/flow-metrics.store';
@@ -43,7 +43,12 @@ const HEIGHT = 160;
     <div class="charts" data-testid="charts">
       @for (chart of charts; track chart.id) {
         <figure class="chart" [attr.data-testid]="'chart-' + chart.id">
-          <figcaption>{{ chart.title }}</figcaption>
+          <figcaption>
+            {{ chart.title }}
+            @if (latest()[chart.id]; as now) {
+              <span class="muted small latest" [attr.data-testid]="'chart-' + chart.id + '-latest'" title="The newest point">{{ now }}</span>
+            }
+          </figcaption>
           <div #plot class="plot" [attr.data-chart]="chart.id"></div>
         </figure>
       }
@@ -61,6 +66,13 @@ export class FlowChartsComponent {
   protected readonly charts = CHARTS;
   private readonly plots = viewChildren<ElementRef<HTMLDivElement>>('plot');
   readonly #made = new Map<string, uPlot>();
+  /** The newest point of each chart, in words ("in 12.4/s · out 12.4/s"), beside its title. */
+  protected readonly latest = computed<Record<string, string>>(() => {
+    const point = this.metrics.points().at(-1);
+    if (point === undefined) return {};
+    const figure = (value: number): string => (Number.isInteger(value) ? value.toLocaleString('en-US') : value.toLocaleString('en-US', { maximumFractionDigits: 1 }));
+    return Object.fromEntries(CHARTS.map((spec) => [spec.id, spec.series.map((series) => `${series.label} ${figure(series.pick(point))}`).join(' · ')]));
+  });
 
   constructor() {
     let observer: ResizeObserver | undefined;
