@@ -60,6 +60,8 @@ npm run bench starts the local one).
   --out DIR             plots (SVG) and results.json (default docs/bench)
   -h, --help            this text
 
+BENCH_SAMPLES=FILE writes the mixed workload's probe samples (t, ms), resume and drained times as JSON.
+
 A full run at scale 1 takes well over an hour on 2 cores (the storm and memory workloads write
 10,000,000 events per system).`;
 
@@ -398,6 +400,7 @@ async function mixedWorkload(): Promise<void> {
         await sleep(50);
       }
       const samples = await probe.stop();
+      if (process.env.BENCH_SAMPLES) writeFileSync(process.env.BENCH_SAMPLES, JSON.stringify({ resumeAt, drainedAt, samples }));
       const during = samples.filter((s) => s.t >= resumeAt && s.t <= drainedAt).map((s) => s.ms);
       const sortedIdle = [...idle].sort((a, b) => a - b);
       const sortedDuring = [...during].sort((a, b) => a - b);

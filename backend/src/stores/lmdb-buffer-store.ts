@@ -6,9 +6,13 @@
  *
  * Synchronous, read-your-writes. Writes are queued in memory and applied in ONE LMDB write
  * transaction (transactionSync) when the queue reaches `writeBatchSize` entries or
- * `writeBatchBytes`, or before any read (`read`, `count`, `keys`), on `flush()`, on a checkpoint
- * and on close. A read therefore always sees every earlier write, exactly as if each write were
- * committed on its own, at a fraction of the cost (bench/store-bench.ts: one commit per append
+ * `writeBatchBytes`, on `flush()`, on a checkpoint, on close, and before a read that could see
+ * them: a read of one key (`read`, `count`, `seqsFrom`) commits the queue only when it holds a
+ * write of that key (each key's entries are a range of their own), a read of every key (`keys`,
+ * `drainMarks`) when it holds any write of its kind. A read therefore always sees every earlier
+ * write, exactly as if each write were committed on its own, at a fraction of the cost; and a
+ * drain of many keys (a mass resume: read a key, remove what was forwarded, next key) no longer
+ * costs one LMDB transaction per key (bench/store-bench.ts: one commit per append
  * ~20 µs; batched 2-10 µs, the spread of appends over many keys setting the B-tree's cost). The
  * batch size trades throughput for the longest stall a single commit causes (a commit of 16384
  * appends spread over 10k keys took up to ~0.25 s). lmdb's own asynchronous `put` batching is not used: its writes become visible
@@ -86,6 +90,11 @@ export class LmdbBufferStore implements RestorableBufferStore {
   #pendingKeys: Buffer[] = [];
   #pendingValues: (Buffer | null)[] = [];
   #pendingBytes = 0;
+  /** Keys with a queued entry write; `undefined` once a write of unknown key is queued (restore). */
+  #pendingKeysOf: Set<string> | undefined = new Set();
+  /** Whether a drain mark write is queued. */
+  #pendingMark = false;
+  #writeTransactions = 0;
 
   constructor(dir: string, options: LmdbBufferStoreOptions = {}) {
     this.dir = dir;
@@ -101,10 +110,11 @@ export class LmdbBufferStore implements RestorableBufferStore {
     const entryKey = encodeEntryKey(event.key, event.seq);
     checkKeySize(entryKey);
     this.#queue(entryKey, encodeEntryValue(event));
+    this.#pendingKeysOf?.add(event.key);
   }
 
   read(key: string, limit: number): BufferedEvent[] {
-    const db = this.#flushed();
+    const db = this.#flushedFor(key);
     if (!(limit > 0)) return [];
     const prefix = keyPrefix(key);
     if (prefix.length + 8 > LMDB_MAX_ENTRY_KEY_BYTES) return [];
@@ -121,10 +131,11 @@ export class LmdbBufferStore implements RestorableBufferStore {
     const prefix = keyPrefix(key);
     if (prefix.length + 8 > LMDB_MAX_ENTRY_KEY_BYTES) return;
     for (const seq of seqs) this.#queue(encodeEntryKeyWithPrefix(prefix, seq), null);
+    this.#pendingKeysOf?.add(key);
   }
 
   count(key: string): number {
-    const db = this.#flushed();
+    const db = this.#flushedFor(key);
     const prefix = keyPrefix(key);
     if (prefix.length + 8 > LMDB_MAX_ENTRY_KEY_BYTES) return 0;
     return db.getCount({ start: prefix, end: prefixEnd(prefix) });
@@ -136,7 +147,7 @@ export class LmdbBufferStore implements RestorableBufferStore {
    * so the cost is O(keys · log n), not O(entries).
    */
   keys(): string[] {
-    const db = this.#flushed();
+    const db = this.#flushedEntries();
     const keys: string[] = [];
     let start: Buffer = FIRST_KEY;
     for (;;) {
@@ -149,7 +160,7 @@ export class LmdbBufferStore implements RestorableBufferStore {
   }
 
   seqsFrom(key: string, fromSeq: number): number[] {
-    const db = this.#flushed();
+    const db = this.#flushedFor(key);
     const prefix = keyPrefix(key);
     if (prefix.length + 8 > LMDB_MAX_ENTRY_KEY_BYTES) return [];
     const seqs: number[] = [];
@@ -164,10 +175,11 @@ export class LmdbBufferStore implements RestorableBufferStore {
     const markKey = encodeMarkKey(key);
     checkKeySize(markKey);
     this.#queue(markKey, mark === undefined ? null : encodeMark(mark));
+    this.#pendingMark = true;
   }
 
   drainMarks(): Array<[string, DrainMark]> {
-    const db = this.#flushed();
+    const db = this.#flushedMarks();
     const marks: Array<[string, DrainMark]> = [];
     for (const entry of db.getRange({ start: MARKS_START })) marks.push([decodeMarkKey(entry.key), decodeMark(entry.value)]);
     return marks;
@@ -179,11 +191,18 @@ export class LmdbBufferStore implements RestorableBufferStore {
       if (entryValue !== null) decodeMark(entryValue);
       checkKeySize(entryKey);
       this.#queue(entryKey, entryValue);
+      this.#pendingMark = true;
       return;
     }
     checkEntryKey(entryKey);
     checkKeySize(entryKey);
     this.#queue(entryKey, entryValue);
+    this.#pendingKeysOf = undefined;
+  }
+
+  /** LMDB write transactions committed so far (each costs about as much as a few hundred queued writes). */
+  get writeTransactions(): number {
+    return this.#writeTransactions;
   }
 
   /** Commits the queued writes (one LMDB transaction). Reads do this themselves. */
@@ -192,6 +211,7 @@ export class LmdbBufferStore implements RestorableBufferStore {
     const keys = this.#pendingKeys;
     if (keys.length === 0) return;
     const values = this.#pendingValues;
+    this.#writeTransactions++;
     db.transactionSync(() => {
       for (let i = 0; i < keys.length; i++) {
         const value = values[i]!;
@@ -276,11 +296,35 @@ export class LmdbBufferStore implements RestorableBufferStore {
     this.#pendingKeys = [];
     this.#pendingValues = [];
     this.#pendingBytes = 0;
+    this.#pendingKeysOf = new Set();
+    this.#pendingMark = false;
   }
 
+  /** The environment, with every queued write committed. */
   #flushed(): Db {
     const db = this.#open();
     if (this.#pendingKeys.length > 0) this.flush();
+    return db;
+  }
+
+  /** The environment, with the queued writes committed if one of them is of `key`'s entries. */
+  #flushedFor(key: string): Db {
+    const db = this.#open();
+    if (this.#pendingKeysOf === undefined || this.#pendingKeysOf.has(key)) this.#flushed();
+    return db;
+  }
+
+  /** The environment, with the queued writes committed if one of them is an entry (not a mark). */
+  #flushedEntries(): Db {
+    const db = this.#open();
+    if (this.#pendingKeysOf === undefined || this.#pendingKeysOf.size > 0) this.#flushed();
+    return db;
+  }
+
+  /** The environment, with the queued writes committed if one of them is a drain mark. */
+  #flushedMarks(): Db {
+    const db = this.#open();
+    if (this.#pendingMark) this.#flushed();
     return db;
   }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { LMDB_MAX_KEY_BYTES, LmdbBufferStore, openLmdbBufferStore } from '../../src/stores/lmdb-buffer-store.ts';
+import { LoggedBufferStore } from '../../src/stores/logged-buffer-store.ts';
 import { bufferStoreContract, dump, event } from './buffer-store-contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'lmdb-buffer-store-'));
@@ -54,6 +55,48 @@ describe('LmdbBufferStore', () => {
     store.append(event('k', 3));
     assert.deepEqual(store.read('k', 10).map((e) => e.seq), [3]);
     store.close();
+  });
+
+  it('a read commits the queue only when it holds a write of that key, so a drain of many keys is one LMDB transaction', () => {
+    const store = new LmdbBufferStore(newDir(), { writeBatchSize: 1_000_000 });
+    for (let k = 0; k < 200; k++) for (let seq = 0; seq < 5; seq++) store.append(event(`key-${k}`, k * 10 + seq));
+    store.setDrainMark('key-0', { statusPosition: 1, stopBeforeSeq: null });
+    store.flush();
+    const before = store.writeTransactions;
+    // A mass resume: read a key's events, remove them, go to the next key.
+    for (let k = 0; k < 200; k++) {
+      const key = `key-${k}`;
+      const slice = store.read(key, 100);
+      assert.equal(slice.length, 5, key);
+      store.remove(key, slice.map((e) => e.seq));
+      assert.equal(store.count(`key-${k + 1}`), k === 199 ? 0 : 5);
+    }
+    assert.equal(store.writeTransactions, before, 'no read of another key committed the queue');
+    // Reads of a key with queued writes, of every key, and of the marks still see them.
+    store.append(event('key-7', 999));
+    assert.deepEqual(store.read('key-7', 10).map((e) => e.seq), [999]);
+    assert.equal(store.writeTransactions, before + 1);
+    store.remove('key-7', [999]);
+    assert.deepEqual(store.keys(), []);
+    store.setDrainMark('key-0', undefined);
+    assert.deepEqual(store.drainMarks(), []);
+    store.close();
+  });
+
+  it('reads after a restore see every restored record, marks included', () => {
+    const records: Array<[Buffer, Buffer | null]> = [];
+    const source = new LoggedBufferStore(new LmdbBufferStore(newDir(), { writeBatchSize: 1_000_000 }), (entryKey, entryValue) => records.push([entryKey, entryValue]));
+    for (let seq = 0; seq < 20; seq++) source.append(event(seq % 2 === 0 ? 'a' : 'b', seq));
+    source.remove('b', [1, 3]);
+    source.setDrainMark('a', { statusPosition: 3, stopBeforeSeq: 8 });
+    const copy = new LmdbBufferStore(newDir(), { writeBatchSize: 1_000_000 });
+    for (const [entryKey, entryValue] of records) copy.restore(entryKey, entryValue);
+    assert.deepEqual(copy.read('a', 100).map((e) => e.seq), [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    assert.equal(copy.count('b'), 8);
+    assert.deepEqual(copy.drainMarks(), [['a', { statusPosition: 3, stopBeforeSeq: 8 }]]);
+    assert.deepEqual(dump(copy), dump(source));
+    source.close();
+    copy.close();
   });
 
   it('after kill -9 keeps what was committed, and leaves no checkpoint behind', () => {
