@@ -254,6 +254,40 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  skip: {
+    summary: 'handler mode: send a parked key\'s first held event to the dead-letter topic (SKIPPED) and resume the rest',
+    usage: 'skip <flow> <key> (--seq N | --first) [--reason R] [--actor A] [--json]',
+    options: { ...READ_OPTIONS, seq: { type: 'string' }, first: { type: 'boolean' }, reason: { type: 'string' }, actor: { type: 'string' } },
+    details: `  --seq N        the seq of the key's first held event, as \`buffer\` lists it (OFFSET): the skip
+                 acts only if that event is still first, so it never drops one you did not see
+  --first        whatever event is first now (read from the buffer, printed, then skipped)
+  --reason R     why (recorded in the key's history and on the dead letter)
+  --actor A      who (default: the service's default, "api")`,
+    async run({ values, positionals }, io) {
+      need(positionals, 2, 'the flow and the key');
+      const [flow, key] = positionals;
+      const { call } = client(values);
+      if ((values['seq'] === undefined) === (values['first'] !== true)) throw new CliError(EXIT.usage, 'give --seq N (the first held event\'s OFFSET, from `event-pause buffer`) or --first');
+      let seq: number;
+      if (values['seq'] !== undefined) {
+        seq = Number(values['seq']);
+        if (!(Number.isSafeInteger(seq) && seq >= 0) || !/^\d+$/.test(String(values['seq']))) throw new CliError(EXIT.usage, `--seq expects a non-negative integer, got "${String(values['seq'])}"`);
+      } else {
+        const head = (await call('GET', `/api/v1/flows/${seg(flow!)}/keys/${seg(key!)}/buffer?limit=1`)) as { total: number; items: Array<{ seq: number; data: unknown }> };
+        const first = head.items[0];
+        if (first === undefined) throw new CliError(EXIT.notFound, `${key} of ${flow} holds no event: nothing to skip`);
+        seq = first.seq;
+        if (values['json'] !== true) io.error(`first held event of ${key}: offset ${seq}, data ${JSON.stringify(first.data)}`);
+      }
+      const body: Record<string, unknown> = { seq };
+      if (typeof values['reason'] === 'string') body['reason'] = values['reason'];
+      if (typeof values['actor'] === 'string') body['actor'] = values['actor'];
+      const answer = await call('POST', `/api/v1/flows/${seg(flow!)}/keys/${seg(key!)}/skip`, body);
+      if (values['json'] === true) io.log(JSON.stringify(answer));
+      else io.log(`skipping offset ${seq} of ${key} (${flow}): it goes to the dead-letter topic as SKIPPED if it is still first, and the key resumes`);
+      return EXIT.ok;
+    },
+  },
   dlq: {
     summary: 'a flow\'s newest dead letters: reason, source, key, value preview; counts by reason',
     usage: 'dlq <flow> [--reason R] [--key K] [--limit N] [--json]',

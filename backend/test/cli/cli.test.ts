@@ -45,7 +45,7 @@ describe('event-pause CLI', () => {
   test('--help lists the commands and the exit codes; every command has its own --help; unknown ones are usage errors (2)', async () => {
     const help = await cli(['--help']);
     assert.equal(help.code, 0);
-    for (const command of ['start', 'init-topics', 'pause', 'resume', 'status', 'list', 'buffer', 'dlq', 'migrate-from-original']) assert.match(help.stdout, new RegExp(`\\n  ${command} `));
+    for (const command of ['start', 'init-topics', 'pause', 'resume', 'status', 'list', 'buffer', 'skip', 'dlq', 'migrate-from-original']) assert.match(help.stdout, new RegExp(`\\n  ${command} `));
     assert.match(help.stdout, /exit codes: 0 done, 1 request failed/);
     const pause = await cli(['pause', '--help']);
     assert.equal(pause.code, 0);
@@ -96,6 +96,45 @@ describe('event-pause CLI', () => {
     const fromStdin = await run(['resume', FLOW, '--from-file', '-'], 'c2\n');
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
     await eventually('c1 and c2 ACTIVE', () => (['c1', 'c2'].every((k) => t.engine.statusTable(FLOW).get(k).status === 'ACTIVE') ? true : undefined));
+  });
+
+  test('skip: --seq acts only on the event that is still first; --first reads it; the rest is released in order', async () => {
+    const send = async (key: string, data: string): Promise<void> => {
+      const sent = await t.app.inject({ method: 'POST', url: `/control/${FLOW}/send`, query: { key, data }, headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(sent.statusCode, 200, sent.body);
+    };
+    assert.equal((await run(['pause', FLOW, 'sk1'])).code, 0);
+    await eventually('sk1 PAUSED', () => (t.engine.statusTable(FLOW).get('sk1').status === 'PAUSED' ? true : undefined));
+    for (const data of ['poison', 'next-1', 'next-2']) await send('sk1', data);
+    const held = await eventually('3 held', async () => {
+      const page = JSON.parse((await run(['buffer', FLOW, 'sk1', '--json'])).stdout) as { total: number; items: Array<{ seq: number; data: string }> };
+      return page.total === 3 ? page.items : undefined;
+    });
+    const usage = await run(['skip', FLOW, 'sk1']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /give --seq N .* or --first/);
+    assert.equal((await run(['skip', FLOW, 'sk1', '--seq', '-1'])).code, 2);
+
+    // A stale seq (the second event's) skips nothing, and the key stays paused.
+    const stale = await run(['skip', FLOW, 'sk1', '--seq', String(held[1]!.seq), '--reason', 'stale']);
+    assert.equal(stale.code, 0, stale.stderr);
+    const first = await run(['skip', FLOW, 'sk1', '--first', '--reason', 'bad payload']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, new RegExp(`first held event of sk1: offset ${held[0]!.seq}, data "poison"`));
+    const letter = await eventually('the poison event dead-lettered as SKIPPED', async () => {
+      const body = JSON.parse((await run(['dlq', FLOW, '--key', 'sk1', '--json'])).stdout) as { items: Array<{ reason: string; source: { offset: number } }> };
+      return body.items.length > 0 ? body.items : undefined;
+    });
+    assert.deepEqual(letter.map((l) => [l.reason, l.source.offset]), [['SKIPPED', held[0]!.seq]]);
+    await eventually('sk1 ACTIVE', () => (t.engine.statusTable(FLOW).get('sk1').status === 'ACTIVE' ? true : undefined));
+    const output = await eventually('next-1 and next-2 out', async () => {
+      const records = (await t.app.inject({ method: 'GET', url: `/api/v1/flows/${FLOW}/records?topic=output&key=sk1`, headers: { authorization: `Bearer ${TOKEN}` } })).json() as Array<{ data: string }>;
+      return records.length === 2 ? records.map((r) => r.data) : undefined;
+    });
+    assert.deepEqual(output, ['next-1', 'next-2']);
+    const nothing = await run(['skip', FLOW, 'sk1', '--first']);
+    assert.equal(nothing.code, 3);
+    assert.match(nothing.stderr, /holds no event/);
   });
 
   test('dead letters with their reason', async () => {
