@@ -6,7 +6,7 @@ set -euo pipefail
 app=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 node="$app/node_modules/.bin/node"
 case "${1:-}" in
-  "" | start) shift || true; exec "$node" "$app/backend/src/main.ts" "$@" ;;
+  "" | start) shift || true; source "$app/scripts/service-env.sh"; exec "$node" "${SERVICE_NODE_FLAGS[@]}" "$app/backend/src/main.ts" "$@" ;;
   -h | --help) exec "$node" "$app/backend/src/main.ts" --help ;;
   *) exec "$node" "$app/backend/src/cli/main.ts" "$@" ;;
 esac

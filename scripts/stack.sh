@@ -114,7 +114,8 @@ if port_open "$PORT"; then
   exit 1
 fi
 say "starting the service on Kafka (port $PORT, state in $STATE_DIR, log $LOG)"
-PORT=$PORT setsid node_modules/.bin/node backend/src/main.ts >>"$LOG" 2>&1 </dev/null &
+source scripts/service-env.sh
+PORT=$PORT setsid node_modules/.bin/node "${SERVICE_NODE_FLAGS[@]}" backend/src/main.ts >>"$LOG" 2>&1 </dev/null &
 echo $! >"$SERVICE_PID"
 started=$(date +%s)
 until get /ready >/dev/null 2>&1; do

@@ -9,4 +9,5 @@ bash scripts/ensure_installed.sh
 if ! bash scripts/build_dashboard.sh; then
   echo "[dashboard] the dashboard is unavailable (build failed, see above); starting the API anyway" >&2
 fi
-exec node_modules/.bin/node backend/src/main.ts "$@"
+source scripts/service-env.sh
+exec node_modules/.bin/node "${SERVICE_NODE_FLAGS[@]}" backend/src/main.ts "$@"

@@ -106,9 +106,12 @@ export function launch(spec: SystemSpec, options: LaunchOptions): Running {
         }),
       );
       const port = nextPort++;
-      child = spawn(NODE, [path.join(options.root ?? ROOT, 'backend/src/main.ts')], {
+      // As the launchers start it (scripts/service-env.sh): the same memory defaults.
+      const semiSpace = (process.env.NODE_OPTIONS ?? '').includes('--max-semi-space-size') ? [] : ['--max-semi-space-size=8'];
+      child = spawn(NODE, [...semiSpace, path.join(options.root ?? ROOT, 'backend/src/main.ts')], {
         env: {
           ...process.env,
+          MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
           KAFKA_BROKERS: options.bootstrap,
           EVENT_PAUSE_CONFIG: flowsFile,
           APPLICATION_ID: options.applicationId,
