@@ -19,7 +19,7 @@ import { ControlPlane } from './control-plane.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { ApiError, clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts';
 import { EventStream, type EventStreamOptions } from './event-stream.ts';
-import { CommitLatencyHistogram } from './metrics.ts';
+import { ServiceMetrics } from './metrics.ts';
 import { MetricsHistory, type MetricsHistoryOptions } from './metrics-history.ts';
 import { controlRoutes } from './routes/control.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -71,7 +71,7 @@ export const eventPauseApp: FastifyPluginAsyncTypebox<EventPauseAppOptions> = as
     plane: new ControlPlane(engine),
     cluster: new Cluster(engine, settings.http.advertisedUrl),
     events,
-    histogram: new CommitLatencyHistogram(),
+    metrics: new ServiceMetrics(options.engine, options.settings.alerts),
     settings,
   };
 

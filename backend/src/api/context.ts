@@ -6,13 +6,13 @@ import { MAX_ACTOR_LENGTH, MAX_REASON_LENGTH } from './schemas.ts';
 import type { Cluster } from './cluster.ts';
 import type { ActionMeta, ControlPlane } from './control-plane.ts';
 import type { EventStream } from './event-stream.ts';
-import type { CommitLatencyHistogram } from './metrics.ts';
+import type { ServiceMetrics } from './metrics.ts';
 
 export interface ApiContext {
   readonly plane: ControlPlane;
   readonly cluster: Cluster;
   readonly events: EventStream;
-  readonly histogram: CommitLatencyHistogram;
+  readonly metrics: ServiceMetrics;
   readonly settings: Settings;
 }
 

@@ -50,6 +50,7 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
   const helps = new Set<string>();
   const samples: Sample[] = [];
   for (const line of text.slice(0, -1).split('\n')) {
+    if (line === '') continue; // the format allows blank lines (prom-client puts one between families)
     const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
     if (meta !== null) {
       if (meta[1] === 'TYPE') {
@@ -64,8 +65,9 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
     assert.ok(sample !== null, `not a sample line: ${line}`);
     const labels: Record<string, string> = {};
     for (const pair of (sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] ?? ''] = pair[2] ?? '';
-    const value = sample[3] === '+Inf' ? Infinity : Number(sample[3]);
-    assert.ok(!Number.isNaN(value), `not a number: ${line}`);
+    // Go's ParseFloat, which Prometheus uses, takes NaN in any case (prom-client writes "Nan").
+    const value = sample[3] === '+Inf' ? Infinity : /^nan$/i.test(sample[3] ?? '') ? NaN : Number(sample[3]);
+    assert.ok(!Number.isNaN(value) || /^nan$/i.test(sample[3] ?? ''), `not a number: ${line}`);
     const name = sample[1] ?? '';
     const family = name.replace(/_(bucket|sum|count)$/, '');
     assert.ok(types.has(name) || types.get(family) === 'histogram', `sample ${name} has no # TYPE`);
@@ -112,6 +114,36 @@ describe('/metrics', () => {
     }
     assert.equal(buckets.at(-1)?.value, value('event_pause_commit_latency_ms_count'));
     assert.ok((value('event_pause_commit_latency_ms_count') ?? 0) > 0, 'commits were observed');
+
+    // prom-client's default process metrics ride along: event-loop lag, heap, GC, CPU, memory.
+    for (const name of ['nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'process_cpu_user_seconds_total', 'process_resident_memory_bytes']) {
+      assert.equal(typeof value(name), 'number', name);
+    }
+    assert.equal(types.get('nodejs_gc_duration_seconds'), 'histogram');
+    assert.equal(types.get('process_cpu_user_seconds_total'), 'counter');
+    // No family twice (each TYPE line once).
+    const typeLines = (await t.app.inject({ method: 'GET', url: '/metrics' })).body.split('\n').filter((line) => line.startsWith('# TYPE '));
+    assert.equal(new Set(typeLines).size, typeLines.length);
+  });
+
+  test('counters never go backward across scrapes, and every commit is observed once by the histogram', async () => {
+    const scrape = async (): Promise<Map<string, number>> => {
+      const { samples } = parseExposition((await t.app.inject({ method: 'GET', url: '/metrics' })).body);
+      return new Map(samples.filter((s) => s.name.startsWith('event_pause_')).map((s) => [`${s.name}${JSON.stringify(s.labels)}`, s.value]));
+    };
+    const before = await scrape();
+    for (let i = 0; i < 5; i++) await sendEvent(t.app, `m-c${i}`, 'x');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = await scrape();
+    for (const [series, value] of before) {
+      if (series.includes('_total') || series.includes('_count') || series.includes('_bucket')) assert.ok((after.get(series) ?? -1) >= value, `${series}: ${value} -> ${after.get(series)}`);
+    }
+    const commits = after.get('event_pause_commits_total{}') ?? 0;
+    assert.ok(commits > (before.get('event_pause_commits_total{}') ?? 0), 'commits were made');
+    // The engine keeps the latencies of its recent commits: each new commit is observed once (never twice).
+    const observed = after.get('event_pause_commit_latency_ms_count{}') ?? 0;
+    assert.ok(observed <= commits, `${observed} observations for ${commits} commits`);
+    assert.ok(observed - (before.get('event_pause_commit_latency_ms_count{}') ?? 0) >= 1);
   });
 
   test('the histogram only grows between scrapes', async () => {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ApiContext } from '../context.ts';
 import { errorBody } from '../errors.ts';
-import { METRICS_CONTENT_TYPE, renderMetrics } from '../metrics.ts';
+import { METRICS_CONTENT_TYPE } from '../metrics.ts';
 import { ErrorResponse } from '../schemas.ts';
 
 const tags = ['operations'];
@@ -54,7 +54,7 @@ export function opsRoutes(ctx: ApiContext): FastifyPluginAsyncTypebox {
         },
         logLevel: 'warn',
       },
-      async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(renderMetrics(engine, ctx.histogram, ctx.settings.alerts)),
+      async (_request, reply) => reply.type(METRICS_CONTENT_TYPE).send(await ctx.metrics.text()),
     );
   };
 }
