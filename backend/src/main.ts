@@ -11,68 +11,23 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.ts';
-import { ConfigError, loadSettings, type Settings } from './config/config.ts';
+import { ConfigError, loadSettings, settingsHelp, type Settings } from './config/config.ts';
 import { KafkaStartupError } from './engines/stream/topics.ts';
 import type { FlowEngine } from './runtime/engine.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 const HTTP_CLOSE_GRACE_MS = 3_000;
 
-/** The environment main.ts reads; defaults come from config.ts (loadSettings on an empty env). */
+/** Usage, then every setting of the environment: written from the settings schema (config/settings-schema.ts). */
 function help(): string {
-  let defaults: Settings | undefined;
-  try {
-    defaults = loadSettings({});
-  } catch {
-    defaults = undefined;
-  }
-  const d = <T>(pick: (s: Settings) => T): string => (defaults === undefined ? 'see config.ts' : String(pick(defaults)));
-  const variables: Array<[string, string, string]> = [
-    ['KAFKA_BROKERS', 'Kafka bootstrap servers, host:port[,host:port...]; unset: run the embedded engine (no broker; data journaled under STATE_DIR/embedded)', 'unset'],
-    ['KAFKA_CONFIG', 'extra librdkafka properties for every Kafka client, name=value[,name=value...] (security, tuning; see docs/operations.md)', 'none'],
-    ['KAFKA_CONSUMER_CONFIG', 'extra librdkafka properties for consumers only (e.g. queued.max.messages.kbytes=16384)', 'none'],
-    ['KAFKA_PRODUCER_CONFIG', 'extra librdkafka properties for producers only (e.g. linger.ms=10)', 'none'],
-    ['PORT', 'HTTP port', d((s) => s.http.port)],
-    ['HOST', 'HTTP listen address', d((s) => s.http.host)],
-    ['API_TOKEN', 'when set, mutating endpoints need "Authorization: Bearer <token>"', 'unset (open)'],
-    ['CORS_ORIGINS', 'browser origins allowed to call the API, comma-separated, or *', d((s) => s.http.corsOrigins.join(','))],
-    ['ADVERTISED_URL', 'URL other instances use to reach this one (forwarded queries)', 'http://127.0.0.1:<PORT>'],
-    ['PROCESSING_GUARANTEE', 'exactly_once or at_least_once', d((s) => s.runtime.processingGuarantee)],
-    ['COMMIT_INTERVAL_MS', 'how often tasks commit', d((s) => s.runtime.commitIntervalMs)],
-    ['PUNCTUATE_INTERVAL_MS', 'how often stranded buffered events of ACTIVE keys are drained', d((s) => s.runtime.punctuateIntervalMs)],
-    ['DRAIN_SLICE_SIZE', 'most events one drain slice forwards before the task reads input again', d((s) => s.runtime.drainSliceSize)],
-    ['MAX_BUFFER_PER_KEY', 'per-key buffer capacity, past it events go to the DLQ as BUFFER_FULL; 0 = unlimited', d((s) => s.runtime.maxBufferPerKey)],
-    ['MAX_EVENT_BYTES', 'largest input record (key + value + headers); larger ones go to the DLQ as RECORD_TOO_LARGE (raise the broker\'s limits with it)', d((s) => s.runtime.maxEventBytes)],
-    ['STATUS_MAX_LAG_MS', 'Kafka engine: tasks hold their input while the status table may miss status records older than this; 0 = never hold', d((s) => s.runtime.statusMaxLagMs)],
-    ['STANDBY_REPLICAS', 'Kafka engine: 1 = each instance keeps a warm copy of the buffer store of every partition it does not own (it follows their changelog), so a partition that moves to it restores only the tail; 0 = off', d((s) => s.runtime.standbyReplicas ?? 0)],
-    ['STUCK_PAUSED_MINUTES', 'a key paused longer than this is shown as stuck (console, /metrics event_pause_stuck_keys, /api/v1/flows/{flow}/stuck-keys)', d((s) => s.alerts.stuckPausedMs / 60_000)],
-    ['STUCK_BUFFERED_EVENTS', 'a key holding more events than this is shown as stuck', d((s) => s.alerts.stuckBufferedEvents)],
-    ['INSTANCE_ID', 'Kafka engine: this instance\'s stable name (transactional ids, group instance id); e.g. the pod name of a StatefulSet', 'a random id kept in STATE_DIR'],
-    ['SESSION_TIMEOUT_MS', 'Kafka engine: consumer group session timeout: how soon a crashed (or, with static membership, stopped) instance\'s partitions move', d((s) => s.runtime.sessionTimeoutMs ?? 10_000)],
-    ['STATIC_MEMBERSHIP', 'Kafka engine: true = static group membership (group.instance.id from INSTANCE_ID): an instance restarted within SESSION_TIMEOUT_MS gets its partitions back and nobody else\'s move; a stopped one\'s partitions wait SESSION_TIMEOUT_MS', d((s) => String(s.runtime.staticMembership ?? false))],
-    ['MIN_REPLICATION_FACTOR', 'Kafka engine: startup is refused when a topic of a flow has fewer replicas (production: 3, topics made with scripts/init_topics.sh --replication-factor 3)', d((s) => s.runtime.minReplicationFactor ?? 1)],
-    ['KAFKA_SECURITY_PROTOCOL', 'Kafka engine: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; a refused login or an untrusted certificate stops startup naming it', 'PLAINTEXT'],
-    ['KAFKA_SASL_MECHANISM', 'PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)', 'PLAIN'],
-    ['KAFKA_SASL_USERNAME', 'SASL user (SASL_* protocols)', 'none'],
-    ['KAFKA_SASL_PASSWORD', 'SASL password, or KAFKA_SASL_PASSWORD_FILE: a file holding it (never logged)', 'none'],
-    ['KAFKA_SSL_CA_FILE', 'PEM file of the CA(s) that signed the brokers\' certificates (SSL, SASL_SSL)', 'the system\'s roots'],
-    ['KAFKA_SSL_CERT_FILE', 'client certificate (PEM) for brokers that require one, with KAFKA_SSL_KEY_FILE (and KAFKA_SSL_KEY_PASSWORD if the key is encrypted)', 'none'],
-    ['KAFKA_SSL_ENDPOINT_IDENTIFICATION', 'https: check the broker\'s name against its certificate; none: do not', 'https'],
-    ['STATE_DIR', 'local state: buffer stores (Kafka engine), the embedded engine journal', d((s) => s.runtime.stateDir)],
-    ['APPLICATION_ID', 'consumer group and transactional id prefix', d((s) => s.runtime.applicationId)],
-    ['EVENT_PAUSE_CONFIG', 'the flows file', 'config/flows.json in the working directory'],
-    ['LOG_LEVEL', 'pino log level (trace, debug, info, warn, error, fatal, silent)', 'info'],
-  ];
-  const width = Math.max(...variables.map(([name]) => name.length)) + 2;
-  const lines = variables.map(([name, what, fallback]) => `  ${name.padEnd(width)}${what}\n  ${' '.repeat(width)}(default: ${fallback})`);
   return [
     'event-pause: pause and resume Kafka event processing per key, with strict per-key ordering.',
     '',
     'Usage: node backend/src/main.ts [--help]',
     '',
-    'Environment:',
-    ...lines,
+    'Settings come from the environment:',
     '',
+    settingsHelp(),
     'API: /docs (OpenAPI), /control/... (the original endpoints), /api/v1/..., /health, /ready, /metrics',
     '',
   ].join('\n');

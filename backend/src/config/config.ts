@@ -4,6 +4,18 @@
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError, isSet, setting } from './settings-schema.ts';
+
+export {
+  ConfigError,
+  DEFAULT_MAX_EVENT_BYTES,
+  DEFAULT_SESSION_TIMEOUT_MS,
+  DEFAULT_STATUS_MAX_LAG_MS,
+  DEFAULT_STUCK_BUFFERED_EVENTS,
+  DEFAULT_STUCK_PAUSED_MINUTES,
+  LOG_LEVELS,
+  settingsHelp,
+} from './settings-schema.ts';
 
 export interface FlowTopics {
   readonly main: string;
@@ -95,10 +107,6 @@ export interface Settings {
   };
 }
 
-/** 1 MiB (Kafka's default record size limit) less room for the changelog and DLQ envelopes. */
-export const DEFAULT_MAX_EVENT_BYTES = 960_000;
-/** How stale the status table may be before tasks hold their input (see RuntimeSettings.statusMaxLagMs). */
-export const DEFAULT_STATUS_MAX_LAG_MS = 3000;
 
 /** librdkafka properties by the clients they go to; values as written (librdkafka parses them). */
 export interface KafkaClientProperties {
@@ -130,8 +138,8 @@ const RESERVED_CLIENT_PROPERTIES: Readonly<Record<string, string>> = {
 };
 
 /** `name=value[,name=value...]` (a value cannot hold a comma) into librdkafka properties. */
-function clientProperties(env: Env, name: string): Record<string, string> {
-  const raw = env[name]?.trim();
+function clientProperties(env: Env, name: 'KAFKA_CONFIG' | 'KAFKA_CONSUMER_CONFIG' | 'KAFKA_PRODUCER_CONFIG'): Record<string, string> {
+  const raw = setting(env, name)?.trim();
   const out: Record<string, string> = {};
   if (raw === undefined || raw === '') return out;
   for (const part of raw.split(',')) {
@@ -150,12 +158,10 @@ function clientProperties(env: Env, name: string): Record<string, string> {
   return out;
 }
 
-const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
-const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
 
 /** A file a setting names: it must exist and be readable (checked now, not at the first connection). */
-function readableFile(env: Env, name: string): string | undefined {
-  const file = env[name]?.trim();
+function readableFile(env: Env, name: 'KAFKA_SASL_PASSWORD_FILE' | 'KAFKA_SSL_CA_FILE' | 'KAFKA_SSL_CERT_FILE' | 'KAFKA_SSL_KEY_FILE'): string | undefined {
+  const file = setting(env, name)?.trim();
   if (file === undefined || file === '') return undefined;
   try {
     accessSync(file, constants.R_OK);
@@ -173,24 +179,21 @@ function readableFile(env: Env, name: string): string | undefined {
  */
 export function kafkaSecurity(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
-  const protocolRaw = env.KAFKA_SECURITY_PROTOCOL?.trim();
-  const sasl = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'].filter((n) => (env[n] ?? '').trim() !== '');
-  const ssl = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'KAFKA_SSL_ENDPOINT_IDENTIFICATION'].filter((n) => (env[n] ?? '').trim() !== '');
-  if (protocolRaw === undefined || protocolRaw === '') {
+  const sasl = (['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const).filter((n) => isSet(env, n));
+  const ssl = (['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'KAFKA_SSL_ENDPOINT_IDENTIFICATION'] as const).filter((n) => isSet(env, n));
+  const protocol = setting(env, 'KAFKA_SECURITY_PROTOCOL');
+  if (protocol === undefined) {
     if (sasl.length > 0 || ssl.length > 0) throw new ConfigError('KAFKA_SECURITY_PROTOCOL', `${[...sasl, ...ssl].join(', ')} given but no KAFKA_SECURITY_PROTOCOL (SASL_SSL, SSL, SASL_PLAINTEXT)`);
     return out;
   }
-  const protocol = protocolRaw.toUpperCase();
-  if (!(SECURITY_PROTOCOLS as readonly string[]).includes(protocol)) throw new ConfigError('KAFKA_SECURITY_PROTOCOL', `expected one of ${SECURITY_PROTOCOLS.join(', ')}, got "${protocolRaw}"`);
   out['security.protocol'] = protocol.toLowerCase();
   if (protocol.startsWith('SASL_')) {
-    const mechanism = (env.KAFKA_SASL_MECHANISM?.trim() || 'PLAIN').toUpperCase();
-    if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) throw new ConfigError('KAFKA_SASL_MECHANISM', `expected one of ${SASL_MECHANISMS.join(', ')}, got "${env.KAFKA_SASL_MECHANISM}"`);
-    const username = env.KAFKA_SASL_USERNAME?.trim();
+    const mechanism = setting(env, 'KAFKA_SASL_MECHANISM');
+    const username = setting(env, 'KAFKA_SASL_USERNAME')?.trim();
     if (username === undefined || username === '') throw new ConfigError('KAFKA_SASL_USERNAME', `${protocol} needs a user name`);
     const passwordFile = readableFile(env, 'KAFKA_SASL_PASSWORD_FILE');
-    if (passwordFile !== undefined && (env.KAFKA_SASL_PASSWORD ?? '') !== '') throw new ConfigError('KAFKA_SASL_PASSWORD_FILE', 'give KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
-    const password = passwordFile !== undefined ? readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '') : env.KAFKA_SASL_PASSWORD;
+    if (passwordFile !== undefined && (setting(env, 'KAFKA_SASL_PASSWORD') ?? '') !== '') throw new ConfigError('KAFKA_SASL_PASSWORD_FILE', 'give KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
+    const password = passwordFile !== undefined ? readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '') : setting(env, 'KAFKA_SASL_PASSWORD');
     if (password === undefined || password === '') throw new ConfigError('KAFKA_SASL_PASSWORD', `${protocol} needs a password (KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE)`);
     Object.assign(out, { 'sasl.mechanisms': mechanism, 'sasl.username': username, 'sasl.password': password });
   } else if (sasl.length > 0) {
@@ -203,11 +206,9 @@ export function kafkaSecurity(env: Env): Record<string, string> {
     const key = readableFile(env, 'KAFKA_SSL_KEY_FILE');
     if ((cert === undefined) !== (key === undefined)) throw new ConfigError(cert === undefined ? 'KAFKA_SSL_CERT_FILE' : 'KAFKA_SSL_KEY_FILE', 'a client certificate needs both KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE');
     if (cert !== undefined && key !== undefined) Object.assign(out, { 'ssl.certificate.location': cert, 'ssl.key.location': key });
-    const keyPassword = env.KAFKA_SSL_KEY_PASSWORD;
+    const keyPassword = setting(env, 'KAFKA_SSL_KEY_PASSWORD');
     if (keyPassword !== undefined && keyPassword !== '') out['ssl.key.password'] = keyPassword;
-    const identification = (env.KAFKA_SSL_ENDPOINT_IDENTIFICATION?.trim() || 'https').toLowerCase();
-    if (identification !== 'https' && identification !== 'none') throw new ConfigError('KAFKA_SSL_ENDPOINT_IDENTIFICATION', `expected https (check the broker's name against its certificate) or none, got "${env.KAFKA_SSL_ENDPOINT_IDENTIFICATION}"`);
-    out['ssl.endpoint.identification.algorithm'] = identification;
+    out['ssl.endpoint.identification.algorithm'] = setting(env, 'KAFKA_SSL_ENDPOINT_IDENTIFICATION');
   } else if (ssl.length > 0) {
     throw new ConfigError(ssl[0]!, `TLS settings need KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL, not ${protocol}`);
   }
@@ -222,27 +223,12 @@ function withSecurity(all: Record<string, string>, security: Record<string, stri
   return { ...all, ...security };
 }
 
-export class ConfigError extends Error {
-  readonly setting: string;
-  constructor(setting: string, message: string) {
-    super(`invalid setting ${setting}: ${message}`);
-    this.name = 'ConfigError';
-    this.setting = setting;
-  }
-}
-
 const FLOW_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 /** Kafka's longest topic name. */
 const MAX_TOPIC_NAME = 249;
 /** What the flows file may hold at its top level. */
 const FLOWS_FILE_KEYS = ['applicationId', 'partitions', 'flows'] as const;
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-/**
- * RFC 6750's b64token: what `Authorization: Bearer <token>` can carry. A token with a space or
- * another character outside it can never be presented, so no request could ever authenticate.
- */
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /**
  * An application id names consumer groups (`<id>-<flow>`), transactional ids and changelog topics
@@ -265,7 +251,7 @@ function applicationIdSetting(value: unknown, setting: string, flowIds: readonly
 
 /** STATE_DIR must be a directory, or not exist yet (it is created), and not lie under a file. */
 function stateDirSetting(env: Env): string {
-  const dir = env.STATE_DIR ?? path.resolve('.data', 'state');
+  const dir = setting(env, 'STATE_DIR') ?? path.resolve('.data', 'state');
   for (let at = path.resolve(dir); ; at = path.dirname(at)) {
     let isDirectory: boolean | undefined;
     try {
@@ -285,57 +271,6 @@ export function repoRoot(): string {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** Default STUCK_PAUSED_MINUTES: a key paused for a day is worth a look. */
-export const DEFAULT_STUCK_PAUSED_MINUTES = 24 * 60;
-/** Default STUCK_BUFFERED_EVENTS. */
-export const DEFAULT_STUCK_BUFFERED_EVENTS = 10_000;
-
-/** Default SESSION_TIMEOUT_MS: the broker's group.min.session.timeout.ms is 6 s. */
-export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
-
-function boolSetting(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
-}
-
-function instanceIdSetting(env: Env): { instanceId?: string } {
-  const raw = env.INSTANCE_ID?.trim();
-  if (raw === undefined || raw === '') return {};
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) {
-    throw new ConfigError('INSTANCE_ID', `expected 1 to 64 of A-Z a-z 0-9 . _ - (it goes into transactional and group instance ids), got "${env.INSTANCE_ID}"`);
-  }
-  return { instanceId: raw };
-}
-
-function intSetting(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-/**
- * STANDBY_REPLICAS: 0 (off) or 1. librdkafka's group protocol gives no say over where standbys
- * go, so 1 means every instance follows every changelog partition it does not own; more than one
- * copy per instance would add nothing.
- */
-function standbyReplicas(env: Env): number {
-  const raw = env.STANDBY_REPLICAS?.trim();
-  if (raw === undefined || raw === '') return 0;
-  if (raw !== '0' && raw !== '1') {
-    throw new ConfigError(
-      'STANDBY_REPLICAS',
-      `expected 0 (off) or 1 (each instance keeps a standby copy of every partition's buffer store it does not own), got "${env.STANDBY_REPLICAS}"`,
-    );
-  }
-  return Number(raw);
-}
 
 function object(value: unknown, setting: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -416,7 +351,7 @@ export function parseFlowsFile(
 export function loadSettings(env: Env = process.env, flowsJson?: unknown): Settings {
   let json: unknown = flowsJson;
   // Defaults are the working directory's, as for any command: an installed package works too.
-  const file = flowsJson === undefined ? (env.EVENT_PAUSE_CONFIG ?? path.resolve('config', 'flows.json')) : 'the flows given in code';
+  const file = flowsJson === undefined ? (setting(env, 'EVENT_PAUSE_CONFIG') ?? path.resolve('config', 'flows.json')) : 'the flows given in code';
   if (flowsJson === undefined) {
     try {
       json = JSON.parse(readFileSync(file, 'utf8'));
@@ -426,17 +361,11 @@ export function loadSettings(env: Env = process.env, flowsJson?: unknown): Setti
   }
   const { applicationId, flows } = parseFlowsFile(json, file);
 
-  const guarantee = env.PROCESSING_GUARANTEE ?? 'exactly_once';
-  if (guarantee !== 'exactly_once' && guarantee !== 'at_least_once') {
-    throw new ConfigError('PROCESSING_GUARANTEE', `expected exactly_once or at_least_once, got "${guarantee}"`);
-  }
-  const brokers = env.KAFKA_BROKERS?.trim() || undefined;
-  if (brokers !== undefined && !brokers.split(',').every((b) => /^[^\s:,]+:\d{1,5}$/.test(b.trim()))) {
-    throw new ConfigError('KAFKA_BROKERS', `expected host:port[,host:port...], got "${brokers}"`);
-  }
-  const port = intSetting(env, 'PORT', 8080, 0, 65535);
-  const host = env.HOST ?? '0.0.0.0';
-  const corsOrigins = (env.CORS_ORIGINS ?? 'http://localhost:4200,http://127.0.0.1:4200')
+  const guarantee = setting(env, 'PROCESSING_GUARANTEE');
+  const brokers = setting(env, 'KAFKA_BROKERS')?.trim();
+  const port = setting(env, 'PORT');
+  const host = setting(env, 'HOST');
+  const corsOrigins = setting(env, 'CORS_ORIGINS')
     .split(',')
     .map((o) => o.trim())
     .filter((o) => o !== '');
@@ -445,21 +374,11 @@ export function loadSettings(env: Env = process.env, flowsJson?: unknown): Setti
       throw new ConfigError('CORS_ORIGINS', `expected origins like http://host:port, got "${origin}"`);
     }
   }
-  const apiToken = env.API_TOKEN === '' ? undefined : env.API_TOKEN;
-  if (apiToken !== undefined && !BEARER_TOKEN.test(apiToken)) {
-    throw new ConfigError(
-      'API_TOKEN',
-      'a bearer token may hold only letters, digits and - . _ ~ + / (then = padding), no spaces (RFC 6750): with any other character no request could ever authenticate',
-    );
-  }
-  const logLevel = env.LOG_LEVEL === undefined || env.LOG_LEVEL === '' ? 'info' : env.LOG_LEVEL;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  }
-  const advertisedUrl = env.ADVERTISED_URL ?? `http://127.0.0.1:${port}`;
-  if (!/^https?:\/\/[^/\s]+$/.test(advertisedUrl)) {
-    throw new ConfigError('ADVERTISED_URL', `expected http://host:port, got "${advertisedUrl}"`);
-  }
+  const apiToken = setting(env, 'API_TOKEN');
+  const logLevel = setting(env, 'LOG_LEVEL');
+  const advertisedUrl = setting(env, 'ADVERTISED_URL') ?? `http://127.0.0.1:${port}`;
+  const applicationIdEnv = setting(env, 'APPLICATION_ID');
+  const instanceId = setting(env, 'INSTANCE_ID')?.trim();
   return {
     flows,
     logLevel,
@@ -470,25 +389,24 @@ export function loadSettings(env: Env = process.env, flowsJson?: unknown): Setti
       producer: clientProperties(env, 'KAFKA_PRODUCER_CONFIG'),
     },
     runtime: {
-      applicationId:
-        env.APPLICATION_ID === undefined ? applicationId : applicationIdSetting(env.APPLICATION_ID, 'APPLICATION_ID', flows.map((flow) => flow.id)),
+      applicationId: applicationIdEnv === undefined ? applicationId : applicationIdSetting(applicationIdEnv, 'APPLICATION_ID', flows.map((flow) => flow.id)),
       processingGuarantee: guarantee,
-      commitIntervalMs: intSetting(env, 'COMMIT_INTERVAL_MS', 100, 1, 60_000),
-      punctuateIntervalMs: intSetting(env, 'PUNCTUATE_INTERVAL_MS', 1000, 10, 3_600_000),
-      drainSliceSize: intSetting(env, 'DRAIN_SLICE_SIZE', 2000, 1, 1_000_000),
-      maxBufferPerKey: intSetting(env, 'MAX_BUFFER_PER_KEY', 0, 0, Number.MAX_SAFE_INTEGER),
-      maxEventBytes: intSetting(env, 'MAX_EVENT_BYTES', DEFAULT_MAX_EVENT_BYTES, 1024, 256 * 1024 * 1024),
-      statusMaxLagMs: intSetting(env, 'STATUS_MAX_LAG_MS', DEFAULT_STATUS_MAX_LAG_MS, 0, 3_600_000),
+      commitIntervalMs: setting(env, 'COMMIT_INTERVAL_MS'),
+      punctuateIntervalMs: setting(env, 'PUNCTUATE_INTERVAL_MS'),
+      drainSliceSize: setting(env, 'DRAIN_SLICE_SIZE'),
+      maxBufferPerKey: setting(env, 'MAX_BUFFER_PER_KEY'),
+      maxEventBytes: setting(env, 'MAX_EVENT_BYTES'),
+      statusMaxLagMs: setting(env, 'STATUS_MAX_LAG_MS'),
       stateDir: stateDirSetting(env),
-      standbyReplicas: standbyReplicas(env),
-      ...instanceIdSetting(env),
-      sessionTimeoutMs: intSetting(env, 'SESSION_TIMEOUT_MS', DEFAULT_SESSION_TIMEOUT_MS, 6000, 1_800_000),
-      staticMembership: boolSetting(env, 'STATIC_MEMBERSHIP', false),
-      minReplicationFactor: intSetting(env, 'MIN_REPLICATION_FACTOR', 1, 1, 32),
+      standbyReplicas: setting(env, 'STANDBY_REPLICAS'),
+      ...(instanceId === undefined ? {} : { instanceId }),
+      sessionTimeoutMs: setting(env, 'SESSION_TIMEOUT_MS'),
+      staticMembership: setting(env, 'STATIC_MEMBERSHIP'),
+      minReplicationFactor: setting(env, 'MIN_REPLICATION_FACTOR'),
     },
     alerts: {
-      stuckPausedMs: intSetting(env, 'STUCK_PAUSED_MINUTES', DEFAULT_STUCK_PAUSED_MINUTES, 1, 525_600) * 60_000,
-      stuckBufferedEvents: intSetting(env, 'STUCK_BUFFERED_EVENTS', DEFAULT_STUCK_BUFFERED_EVENTS, 1, 1_000_000_000),
+      stuckPausedMs: setting(env, 'STUCK_PAUSED_MINUTES') * 60_000,
+      stuckBufferedEvents: setting(env, 'STUCK_BUFFERED_EVENTS'),
     },
     http: { host, port, apiToken, corsOrigins, advertisedUrl },
   };

@@ -1,0 +1,249 @@
+/**
+ * Every environment setting of the service, in one TypeBox schema: its type, bounds, allowed
+ * values, default and description. `setting(env, NAME)` reads one through it (strictly: "12abc"
+ * is not an integer, "yes" is not a boolean), and `settingsHelp()` writes `--help` from it, so
+ * the two cannot drift: a setting the code reads must be named here (the name is typed), and
+ * every setting named here is in `--help`.
+ *
+ * Checks that span settings or the file system (TLS files readable, SASL needs a user, STATE_DIR
+ * not under a file, APPLICATION_ID short enough for the flows' topic names, each CORS origin)
+ * stay in config.ts, after the schema pass.
+ */
+import { Type, type TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+
+export const SETTING_GROUPS = ['Kafka', 'Kafka security', 'HTTP', 'Processing', 'Kafka engine', 'Alerts', 'Files and logs'] as const;
+type Group = (typeof SETTING_GROUPS)[number];
+
+interface Meta {
+  readonly group: Group;
+  readonly description: string;
+  /** The default as --help shows it, when it is not a plain value (computed, or "unset"). */
+  readonly shown?: string;
+  /** What a valid value looks like, for the error message ("expected <this>, got ..."). */
+  readonly expected?: string;
+  /** Never echo the value in an error (a token, a password). */
+  readonly secret?: boolean;
+  /** Compare case-insensitively: the value is upper- or lower-cased before it is checked. */
+  readonly fold?: 'upper' | 'lower';
+}
+
+/** One setting: its schema (type, bounds, values), what --help says, and its default. */
+interface Spec<T, D extends T | undefined> {
+  readonly schema: TSchema;
+  readonly meta: Meta;
+  readonly fallback: D;
+  /** Type only: the value's type. */
+  readonly value?: T;
+}
+
+const int = (minimum: number, maximum: number, fallback: number, meta: Meta): Spec<number, number> => ({
+  schema: Type.Integer({ minimum, maximum, description: meta.description }),
+  meta,
+  fallback,
+});
+function text(meta: Meta & { readonly pattern?: string }): Spec<string, undefined>;
+function text(meta: Meta & { readonly pattern?: string }, fallback: string): Spec<string, string>;
+function text(meta: Meta & { readonly pattern?: string }, fallback?: string): Spec<string, string | undefined> {
+  return { schema: Type.String({ ...(meta.pattern === undefined ? {} : { pattern: meta.pattern }), description: meta.description }), meta, fallback };
+}
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: undefined, meta: Meta): Spec<V[number], undefined>;
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number], meta: Meta): Spec<V[number], V[number]>;
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number] | undefined, meta: Meta): Spec<V[number], V[number] | undefined> {
+  return { schema: Type.Enum(values, { description: meta.description }), meta, fallback };
+}
+const bool = (fallback: boolean, meta: Meta): Spec<boolean, boolean> => ({ schema: Type.Boolean({ description: meta.description }), meta, fallback });
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
+export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+
+/** 1 MiB (Kafka's default record size limit) less room for the changelog and DLQ envelopes. */
+export const DEFAULT_MAX_EVENT_BYTES = 960_000;
+/** How stale the status table may be before tasks hold their input. */
+export const DEFAULT_STATUS_MAX_LAG_MS = 3000;
+/** Default STUCK_PAUSED_MINUTES: a key paused for a day is worth a look. */
+export const DEFAULT_STUCK_PAUSED_MINUTES = 24 * 60;
+export const DEFAULT_STUCK_BUFFERED_EVENTS = 10_000;
+/** Default SESSION_TIMEOUT_MS: the broker's group.min.session.timeout.ms is 6 s. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
+const PROPERTIES = 'name=value[,name=value...]';
+const HTTP_URL = '^https?://[^/\\s]+$';
+
+export const SETTINGS = {
+  KAFKA_BROKERS: text({
+    group: 'Kafka',
+    description: 'Kafka bootstrap servers; unset: run the embedded engine (no broker; data journaled under STATE_DIR/embedded)',
+    shown: 'unset',
+    pattern: '^[^\\s:,]+:\\d{1,5}(\\s*,\\s*[^\\s:,]+:\\d{1,5})*$',
+    expected: 'host:port[,host:port...]',
+  }),
+  KAFKA_CONFIG: text({ group: 'Kafka', description: `extra librdkafka properties for every Kafka client, ${PROPERTIES} (tuning; see docs/operations.md)`, shown: 'none' }),
+  KAFKA_CONSUMER_CONFIG: text({ group: 'Kafka', description: 'extra librdkafka properties for consumers only (e.g. queued.max.messages.kbytes=16384)', shown: 'none' }),
+  KAFKA_PRODUCER_CONFIG: text({ group: 'Kafka', description: 'extra librdkafka properties for producers only (e.g. linger.ms=10)', shown: 'none' }),
+
+  KAFKA_SECURITY_PROTOCOL: oneOf(SECURITY_PROTOCOLS, undefined, {
+    group: 'Kafka security',
+    description: 'how clients connect; a refused login or an untrusted certificate stops startup naming the setting',
+    shown: 'PLAINTEXT',
+    fold: 'upper',
+  }),
+  KAFKA_SASL_MECHANISM: oneOf(SASL_MECHANISMS, 'PLAIN', { group: 'Kafka security', description: 'SASL mechanism (SASL_* protocols)', fold: 'upper' }),
+  KAFKA_SASL_USERNAME: text({ group: 'Kafka security', description: 'SASL user (SASL_* protocols)', shown: 'none' }),
+  KAFKA_SASL_PASSWORD: text({ group: 'Kafka security', description: 'SASL password (never logged)', shown: 'none', secret: true }),
+  KAFKA_SASL_PASSWORD_FILE: text({ group: 'Kafka security', description: 'a file holding the SASL password, instead of KAFKA_SASL_PASSWORD', shown: 'none' }),
+  KAFKA_SSL_CA_FILE: text({ group: 'Kafka security', description: 'PEM file of the CA(s) that signed the brokers\' certificates (SSL, SASL_SSL)', shown: 'the system\'s roots' }),
+  KAFKA_SSL_CERT_FILE: text({ group: 'Kafka security', description: 'client certificate (PEM) for brokers that require one, with KAFKA_SSL_KEY_FILE', shown: 'none' }),
+  KAFKA_SSL_KEY_FILE: text({ group: 'Kafka security', description: 'the client certificate\'s private key (PEM)', shown: 'none' }),
+  KAFKA_SSL_KEY_PASSWORD: text({ group: 'Kafka security', description: 'password of an encrypted KAFKA_SSL_KEY_FILE (never logged)', shown: 'none', secret: true }),
+  KAFKA_SSL_ENDPOINT_IDENTIFICATION: oneOf(['https', 'none'], 'https', {
+    group: 'Kafka security',
+    description: 'https: check the broker\'s name against its certificate; none: do not',
+    expected: 'https (check the broker\'s name against its certificate) or none',
+    fold: 'lower',
+  }),
+
+  PORT: int(0, 65535, 8080, { group: 'HTTP', description: 'HTTP port' }),
+  HOST: text({ group: 'HTTP', description: 'HTTP listen address' }, '0.0.0.0'),
+  API_TOKEN: text({
+    group: 'HTTP',
+    description: 'when set, changes (pause, resume, send, skip, replay) need "Authorization: Bearer <token>"',
+    shown: 'unset (open)',
+    pattern: '^[A-Za-z0-9\\-._~+/]+=*$',
+    expected:
+      'a bearer token may hold only letters, digits and - . _ ~ + / (then = padding), no spaces (RFC 6750): with any other character no request could ever authenticate',
+    secret: true,
+  }),
+  CORS_ORIGINS: text({ group: 'HTTP', description: 'browser origins allowed to call the API, comma-separated, or *' }, 'http://localhost:4200,http://127.0.0.1:4200'),
+  ADVERTISED_URL: text({ group: 'HTTP', description: 'URL other instances use to reach this one (forwarded queries)', shown: 'http://127.0.0.1:<PORT>', pattern: HTTP_URL, expected: 'http://host:port' }),
+
+  PROCESSING_GUARANTEE: oneOf(['exactly_once', 'at_least_once'], 'exactly_once', { group: 'Processing', description: 'what the runtime writes, exactly once (transactions) or at least once' }),
+  COMMIT_INTERVAL_MS: int(1, 60_000, 100, { group: 'Processing', description: 'how often tasks commit' }),
+  PUNCTUATE_INTERVAL_MS: int(10, 3_600_000, 1000, { group: 'Processing', description: 'how often stranded buffered events of ACTIVE keys are drained' }),
+  DRAIN_SLICE_SIZE: int(1, 1_000_000, 2000, { group: 'Processing', description: 'most events one drain slice forwards before the task reads input again' }),
+  MAX_BUFFER_PER_KEY: int(0, Number.MAX_SAFE_INTEGER, 0, { group: 'Processing', description: 'per-key buffer capacity, past it events go to the DLQ as BUFFER_FULL; 0 = unlimited' }),
+  MAX_EVENT_BYTES: int(1024, 256 * 1024 * 1024, DEFAULT_MAX_EVENT_BYTES, {
+    group: 'Processing',
+    description: 'largest input record (key + value + headers); larger ones go to the DLQ as RECORD_TOO_LARGE (raise the broker\'s limits with it)',
+  }),
+
+  STATUS_MAX_LAG_MS: int(0, 3_600_000, DEFAULT_STATUS_MAX_LAG_MS, { group: 'Kafka engine', description: 'tasks hold their input while the status table may miss status records older than this; 0 = never hold' }),
+  STANDBY_REPLICAS: int(0, 1, 0, {
+    group: 'Kafka engine',
+    description: '1 = each instance keeps a warm copy of the buffer store of every partition it does not own (it follows their changelog), so a partition that moves to it restores only the tail; 0 = off',
+    expected: 'expected 0 (off) or 1 (each instance keeps a standby copy of every partition\'s buffer store it does not own)',
+  }),
+  INSTANCE_ID: text({
+    group: 'Kafka engine',
+    description: 'this instance\'s stable name (transactional ids, group instance id); e.g. the pod name of a StatefulSet',
+    shown: 'a random id kept in STATE_DIR',
+    pattern: '^[A-Za-z0-9._-]{1,64}$',
+    expected: 'expected 1 to 64 of A-Z a-z 0-9 . _ - (it goes into transactional and group instance ids)',
+  }),
+  SESSION_TIMEOUT_MS: int(6000, 1_800_000, DEFAULT_SESSION_TIMEOUT_MS, {
+    group: 'Kafka engine',
+    description: 'consumer group session timeout: how soon a crashed (or, with static membership, stopped) instance\'s partitions move',
+  }),
+  STATIC_MEMBERSHIP: bool(false, {
+    group: 'Kafka engine',
+    description: 'true = static group membership (group.instance.id from INSTANCE_ID): an instance restarted within SESSION_TIMEOUT_MS gets its partitions back and nobody else\'s move; a stopped one\'s partitions wait SESSION_TIMEOUT_MS',
+  }),
+  MIN_REPLICATION_FACTOR: int(1, 32, 1, {
+    group: 'Kafka engine',
+    description: 'startup is refused when a topic of a flow has fewer replicas (production: 3, topics made with scripts/init_topics.sh --replication-factor 3)',
+  }),
+
+  STUCK_PAUSED_MINUTES: int(1, 525_600, DEFAULT_STUCK_PAUSED_MINUTES, {
+    group: 'Alerts',
+    description: 'a key paused longer than this is shown as stuck (console, /metrics event_pause_stuck_keys, /api/v1/flows/{flow}/stuck-keys)',
+  }),
+  STUCK_BUFFERED_EVENTS: int(1, 1_000_000_000, DEFAULT_STUCK_BUFFERED_EVENTS, { group: 'Alerts', description: 'a key holding more events than this is shown as stuck' }),
+
+  STATE_DIR: text({ group: 'Files and logs', description: 'local state: buffer stores (Kafka engine), the embedded engine\'s journal', shown: '.data/state in the working directory' }),
+  APPLICATION_ID: text({ group: 'Files and logs', description: 'consumer group, transactional id and changelog topic prefix', shown: 'the flows file\'s applicationId, else event-pause' }),
+  EVENT_PAUSE_CONFIG: text({ group: 'Files and logs', description: 'the flows file', shown: 'config/flows.json in the working directory' }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info', { group: 'Files and logs', description: 'pino log level' }),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super(`invalid setting ${setting}: ${message}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+type Read<N extends SettingName> = (typeof SETTINGS)[N] extends Spec<infer T, infer D> ? (undefined extends D ? T | undefined : T) : never;
+
+/**
+ * One setting from the environment, through its schema: unset or empty gives its default (or
+ * undefined), anything else must be of its type and within its bounds, or a ConfigError names it.
+ */
+export function setting<N extends SettingName>(env: Env, name: N): Read<N> {
+  const { schema, meta, fallback } = SETTINGS[name] as Spec<unknown, unknown>;
+  const raw = env[name];
+  const trimmed = raw?.trim();
+  if (trimmed === undefined || trimmed === '') return fallback as Read<N>;
+  const got = meta.secret === true ? '' : `, got "${raw}"`;
+  const refuse = (message: string): never => {
+    if (meta.expected === undefined) throw new ConfigError(name, message);
+    throw new ConfigError(name, meta.secret === true ? meta.expected : `${meta.expected.startsWith('expected ') ? '' : 'expected '}${meta.expected}${got}`);
+  };
+  const json = schema as TSchema & Record<string, unknown>;
+  let value: unknown;
+  if (json['type'] === 'integer') {
+    if (!/^-?\d+$/.test(trimmed)) refuse(`expected an integer${got}`);
+    value = Number(trimmed);
+    if (!Value.Check(schema, value)) refuse(`must be between ${String(json['minimum'])} and ${String(json['maximum'])}, got ${String(value)}`);
+  } else if (json['type'] === 'boolean') {
+    const word = trimmed.toLowerCase();
+    if (word === 'true' || word === '1') value = true;
+    else if (word === 'false' || word === '0') value = false;
+    else refuse(`expected true or false${got}`);
+  } else {
+    // Strings are taken as written (a password may end in a space); an enum compares trimmed.
+    const values = json['enum'] as readonly string[] | undefined;
+    value = values === undefined ? raw : meta.fold === 'upper' ? trimmed.toUpperCase() : meta.fold === 'lower' ? trimmed.toLowerCase() : trimmed;
+    if (!Value.Check(schema, value)) refuse(values === undefined ? `expected a valid value${got}` : `expected one of ${values.join(', ')}${got}`);
+  }
+  return value as Read<N>;
+}
+
+/** Whether the environment gives the setting a non-empty value. */
+export function isSet(env: Env, name: SettingName): boolean {
+  return (env[name] ?? '').trim() !== '';
+}
+
+/** The settings part of `--help`, grouped, each with its default; written from SETTINGS. */
+export function settingsHelp(): string {
+  const names = Object.keys(SETTINGS) as SettingName[];
+  const width = Math.max(...names.map((name) => name.length)) + 2;
+  const lines: string[] = [];
+  for (const group of SETTING_GROUPS) {
+    lines.push(`${group}:`);
+    for (const name of names) {
+      const { schema, meta, fallback } = SETTINGS[name] as Spec<unknown, unknown>;
+      if (meta.group !== group) continue;
+      const json = schema as TSchema & Record<string, unknown>;
+      const values = json['enum'] as readonly string[] | undefined;
+      const kind =
+        values !== undefined
+          ? values.join(' | ')
+          : json['type'] === 'integer'
+            ? `integer ${String(json['minimum'])}..${String(json['maximum'])}`
+            : json['type'] === 'boolean'
+              ? 'true | false'
+              : undefined;
+      const shown = meta.shown ?? (fallback === undefined ? 'unset' : String(fallback));
+      lines.push(`  ${name.padEnd(width)}${meta.description}`);
+      lines.push(`  ${' '.repeat(width)}(${kind === undefined ? '' : `${kind}; `}default: ${shown})`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
