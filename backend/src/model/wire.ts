@@ -31,6 +31,8 @@ export const HEADERS = {
    * which keeps that record, keeps the trail; the value stays the original's "PAUSED"/"ACTIVE".
    */
   history: 'ep-history',
+  /** On a PAUSED status record its handler wrote (library mode): the error's whole stack (at most 8 KiB). */
+  handlerError: 'ep-handler-error',
 } as const;
 
 /** One status change of a key's audit trail (the ep-history header). */

@@ -64,6 +64,13 @@ describe('console: a key parked by its handler', { timeout: 120_000 }, () => {
     const banner = page.getByTestId('handler-failed');
     await banner.waitFor();
     assert.match(await banner.innerText(), /Its handler failed .*ledger rejected payment x1 of m-x: merchant under review/);
+    // The whole stack, read from the status record the handler wrote, when the operator opens it.
+    await banner.getByText('Stack trace').click();
+    const stack = banner.getByTestId('handler-stack').locator('pre');
+    await eventually('the stack', async () => (/\n\s+at /.test(await stack.innerText()) ? true : undefined));
+    const trace = await stack.innerText();
+    assert.match(trace, /^Error: ledger rejected payment x1 of m-x: merchant under review\n/);
+    assert.match(trace, /at .*payments\.ts:\d+:\d+/);
     await banner.getByTestId('skip').click();
     assert.match(await banner.innerText(), /Send event x1 to the dead-letter topic and release the rest\?/);
     await banner.getByTestId('skip-yes').click();

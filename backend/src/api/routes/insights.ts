@@ -282,6 +282,51 @@ export function insightRoutes(ctx: ApiContext, history: MetricsHistory): Fastify
       },
     );
 
+    app.get(
+      '/api/v1/flows/:flow/keys/:key/handler-failure',
+      {
+        schema: {
+          tags,
+          summary: 'Handler mode: the last failure of the key\'s handler that paused it: the error, and its whole stack',
+          description:
+            'Read from the PAUSED status record the handler wrote (its ep-handler-error header: the stack, at most 8 KiB), found through the key\'s history. `failure` is null when no handler ever paused the key, or when the key was changed since (the current status is not that pause).',
+          params: FlowKeyParams,
+          response: {
+            200: Type.Object({
+              flow: Type.String(),
+              key: Type.String(),
+              failure: Type.Union([
+                Type.Object({
+                  reason: Type.Union([Type.String(), Type.Null()]),
+                  timestamp: Type.Number(),
+                  stack: Type.Union([Type.String(), Type.Null()], { description: 'null when the status record is no longer among the recent records of its partition' }),
+                }),
+                Type.Null(),
+              ]),
+            }),
+            400: ErrorResponse,
+            404: ErrorResponse,
+            503: ErrorResponse,
+          },
+        },
+      },
+      async (request) => {
+        const flow = plane.flow(request.params.flow);
+        const { key } = request.params;
+        const last = engine.statusTable(flow.id).history(key).at(-1);
+        if (last === undefined || last.status !== 'PAUSED' || last.actor !== 'handler') return { flow: flow.id, key, failure: null };
+        let records;
+        try {
+          records = await engine.recent(flow.topics.status, 1, { partition: last.partition, key, before: last.offset + 1 });
+        } catch (error) {
+          throw new ApiError('ENGINE_UNAVAILABLE', `could not read topic ${flow.topics.status}: ${(error as Error).message}`);
+        }
+        const record = records.find((r) => r.offset === last.offset);
+        const stack = record === undefined ? null : header(record.headers, HEADERS.handlerError);
+        return { flow: flow.id, key, failure: { reason: last.reason ?? null, timestamp: last.timestamp, stack } };
+      },
+    );
+
     app.post(
       '/api/v1/flows/:flow/keys/:key/skip',
       {
@@ -289,7 +334,7 @@ export function insightRoutes(ctx: ApiContext, history: MetricsHistory): Fastify
           tags,
           summary: 'Handler mode: dead-letter the key\'s first held event (the one its handler failed on), then resume the key',
           description:
-            'Writes ACTIVE, then `{"action":"SKIP","seq":N}` on the command topic: the task that owns the key sends its first held event to the dead-letter topic (reason SKIPPED) if its seq is N, and releases the rest in order. `seq` is that event\'s seq as the key\'s buffer lists it, so a skip acts once, on the event the operator saw.',
+            'Writes `{"action":"SKIP","seq":N}` on the command topic: the task that owns the key sends its first held event to the dead-letter topic (reason SKIPPED) if its seq is N, and sets the key ACTIVE in the same transaction, which releases the rest in order (a stale seq skips nothing and leaves the key paused). `seq` is that event\'s seq as the key\'s buffer lists it, so a skip acts once, on the event the operator saw.',
           params: FlowKeyParams,
           body: Type.Object(
             { seq: Type.Integer({ minimum: 0, description: 'the seq of the key\'s first held event' }), reason: Type.Optional(Reason), actor: Type.Optional(Actor) },

@@ -59,7 +59,7 @@ export interface FlowHandler {
 
 /** What the runtime writes on a key a handler failed on. */
 export const HANDLER_ACTOR = 'handler';
-export const HANDLER_ERROR_HEADER = 'ep-handler-error';
+export const HANDLER_ERROR_HEADER = HEADERS.handlerError;
 
 /** Where the tasks' writes go: the member's producer (in its transaction), the driver's cluster. */
 export type TaskWriter = (topic: string, partition: number | undefined, record: OutputRecord) => void;

@@ -118,6 +118,11 @@ export class EventPauseApi {
     return firstValueFrom(this.#http.post(this.#url(`/api/v1/flows/${segment(flow)}/keys/${segment(key)}/skip`), { seq, actor: this.#settings.actor() }));
   }
 
+  /** Handler mode: the handler failure that paused the key (the error and its whole stack), or null. */
+  handlerFailure(flow: string, key: string): Promise<{ failure: { reason: string | null; timestamp: number; stack: string | null } | null }> {
+    return this.#get(`/api/v1/flows/${segment(flow)}/keys/${segment(key)}/handler-failure`, new HttpParams());
+  }
+
   stuckKeys(flow: string): Promise<StuckKeys> {
     return this.#get(`/api/v1/flows/${segment(flow)}/stuck-keys`, new HttpParams().set('limit', 10));
   }

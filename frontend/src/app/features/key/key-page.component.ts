@@ -37,7 +37,20 @@ export class KeyPageComponent {
     return summary?.status === 'PAUSED' && summary.actor === 'handler' ? summary : undefined;
   });
   protected readonly failedEvent = computed(() => (this.detail.pageNumber() === 1 ? this.detail.events()[0] : undefined));
+  /** The failure's whole stack, read when the operator opens it (undefined: not read yet). */
+  protected readonly stack = signal<string | undefined>(undefined);
   protected readonly confirmingSkip = signal(false);
+
+  protected async loadStack(event: Event): Promise<void> {
+    if (!(event.target as HTMLDetailsElement).open) return;
+    this.stack.set(undefined);
+    try {
+      const answer = await this.#api.handlerFailure(this.flowId(), this.key());
+      this.stack.set(answer.failure?.stack ?? 'The stack is no longer available (the status record is not among the recent records of its partition).');
+    } catch (error) {
+      this.stack.set(`Could not read the stack: ${describeError(error)}`);
+    }
+  }
   protected readonly skipping = signal(false);
 
   protected async skipFirst(): Promise<void> {
