@@ -155,7 +155,7 @@ export function createEventPause(options: EventPauseOptions): EventPause {
     flows: options.flows.map(({ handler: _handler, retries: _retries, backoffMs: _backoff, concurrency: _concurrency, timeoutMs: _timeout, ...flow }) => flow),
   };
   const settings = loadSettings({ ...(options.env ?? process.env) }, flowsJson);
-  const logger = options.logger ?? pino({ level: options.env?.LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info' });
+  const logger = options.logger ?? pino({ level: settings.logLevel });
   const handlers = new Map<string, FlowHandler>();
   for (const flow of options.flows) {
     const handle = flow.handler;

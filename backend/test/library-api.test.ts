@@ -41,6 +41,8 @@ describe('library mode: createEventPause', () => {
     assert.equal(ep.engine.info.kind, 'embedded');
     assert.throws(() => createEventPause({ flows: [{ id: 'x' }], env: { PROCESSING_GUARANTEE: 'maybe' } }), (error: unknown) => error instanceof ConfigError && error.setting === 'PROCESSING_GUARANTEE');
     assert.throws(() => createEventPause({ flows: [{ id: 'bad id!' }], env: {} }), ConfigError);
+    // Its own logger takes the level as the schema read it (trimmed), not the raw variable.
+    assert.doesNotThrow(() => createEventPause({ flows: [{ id: 'x' }], env: { LOG_LEVEL: ' warn ', STATE_DIR: mkdtempSync(path.join(tmpdir(), 'ep-lib-')) } }));
   });
 
   test('pause, hold, look, resume: the held events are released in order, then the newer ones', async () => {

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { settingsHelp } from '../config/settings-schema.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unauthorized: 4, conflict: 5 } as const;
 
@@ -145,7 +146,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'start the service (KAFKA_BROKERS set: on Kafka; else the embedded engine), as npm start',
     usage: 'start',
     options: { help: { type: 'boolean', short: 'h' } },
-    details: '  settings come from the environment (KAFKA_BROKERS, PORT, API_TOKEN, ...): `npm start -- --help` lists them',
+    details: `settings come from the environment (written from backend/src/config/settings-schema.ts, as in npm start -- --help):\n\n${settingsHelp()}`,
     async run() {
       return spawnSync('bash', [path.join(ROOT, 'scripts/start.sh')], { stdio: 'inherit' }).status ?? EXIT.failed;
     },

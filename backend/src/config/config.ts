@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, isSet, setting } from './settings-schema.ts';
+import { ConfigError, isSet, readSettings, setting } from './settings-schema.ts';
 
 export {
   ConfigError,
@@ -138,8 +138,8 @@ const RESERVED_CLIENT_PROPERTIES: Readonly<Record<string, string>> = {
 };
 
 /** `name=value[,name=value...]` (a value cannot hold a comma) into librdkafka properties. */
-function clientProperties(env: Env, name: 'KAFKA_CONFIG' | 'KAFKA_CONSUMER_CONFIG' | 'KAFKA_PRODUCER_CONFIG'): Record<string, string> {
-  const raw = setting(env, name)?.trim();
+function clientProperties(value: string | undefined, name: 'KAFKA_CONFIG' | 'KAFKA_CONSUMER_CONFIG' | 'KAFKA_PRODUCER_CONFIG'): Record<string, string> {
+  const raw = value?.trim();
   const out: Record<string, string> = {};
   if (raw === undefined || raw === '') return out;
   for (const part of raw.split(',')) {
@@ -250,8 +250,8 @@ function applicationIdSetting(value: unknown, setting: string, flowIds: readonly
 }
 
 /** STATE_DIR must be a directory, or not exist yet (it is created), and not lie under a file. */
-function stateDirSetting(env: Env): string {
-  const dir = setting(env, 'STATE_DIR') ?? path.resolve('.data', 'state');
+function stateDirSetting(value: string | undefined): string {
+  const dir = value ?? path.resolve('.data', 'state');
   for (let at = path.resolve(dir); ; at = path.dirname(at)) {
     let isDirectory: boolean | undefined;
     try {
@@ -349,9 +349,11 @@ export function parseFlowsFile(
  * defined in code (library mode), checked the same way.
  */
 export function loadSettings(env: Env = process.env, flowsJson?: unknown): Settings {
+  // First every setting through the schema (type, bounds, allowed values), then what spans settings or files.
+  const values = readSettings(env);
   let json: unknown = flowsJson;
   // Defaults are the working directory's, as for any command: an installed package works too.
-  const file = flowsJson === undefined ? (setting(env, 'EVENT_PAUSE_CONFIG') ?? path.resolve('config', 'flows.json')) : 'the flows given in code';
+  const file = flowsJson === undefined ? (values.EVENT_PAUSE_CONFIG ?? path.resolve('config', 'flows.json')) : 'the flows given in code';
   if (flowsJson === undefined) {
     try {
       json = JSON.parse(readFileSync(file, 'utf8'));
@@ -361,11 +363,9 @@ export function loadSettings(env: Env = process.env, flowsJson?: unknown): Setti
   }
   const { applicationId, flows } = parseFlowsFile(json, file);
 
-  const guarantee = setting(env, 'PROCESSING_GUARANTEE');
-  const brokers = setting(env, 'KAFKA_BROKERS')?.trim();
-  const port = setting(env, 'PORT');
-  const host = setting(env, 'HOST');
-  const corsOrigins = setting(env, 'CORS_ORIGINS')
+  const brokers = values.KAFKA_BROKERS?.trim();
+  const port = values.PORT;
+  const corsOrigins = values.CORS_ORIGINS
     .split(',')
     .map((o) => o.trim())
     .filter((o) => o !== '');
@@ -374,40 +374,36 @@ export function loadSettings(env: Env = process.env, flowsJson?: unknown): Setti
       throw new ConfigError('CORS_ORIGINS', `expected origins like http://host:port, got "${origin}"`);
     }
   }
-  const apiToken = setting(env, 'API_TOKEN');
-  const logLevel = setting(env, 'LOG_LEVEL');
-  const advertisedUrl = setting(env, 'ADVERTISED_URL') ?? `http://127.0.0.1:${port}`;
-  const applicationIdEnv = setting(env, 'APPLICATION_ID');
-  const instanceId = setting(env, 'INSTANCE_ID')?.trim();
+  const instanceId = values.INSTANCE_ID?.trim();
   return {
     flows,
-    logLevel,
+    logLevel: values.LOG_LEVEL,
     kafkaBrokers: brokers,
     kafkaClientConfig: {
-      all: withSecurity(clientProperties(env, 'KAFKA_CONFIG'), kafkaSecurity(env)),
-      consumer: clientProperties(env, 'KAFKA_CONSUMER_CONFIG'),
-      producer: clientProperties(env, 'KAFKA_PRODUCER_CONFIG'),
+      all: withSecurity(clientProperties(values.KAFKA_CONFIG, 'KAFKA_CONFIG'), kafkaSecurity(env)),
+      consumer: clientProperties(values.KAFKA_CONSUMER_CONFIG, 'KAFKA_CONSUMER_CONFIG'),
+      producer: clientProperties(values.KAFKA_PRODUCER_CONFIG, 'KAFKA_PRODUCER_CONFIG'),
     },
     runtime: {
-      applicationId: applicationIdEnv === undefined ? applicationId : applicationIdSetting(applicationIdEnv, 'APPLICATION_ID', flows.map((flow) => flow.id)),
-      processingGuarantee: guarantee,
-      commitIntervalMs: setting(env, 'COMMIT_INTERVAL_MS'),
-      punctuateIntervalMs: setting(env, 'PUNCTUATE_INTERVAL_MS'),
-      drainSliceSize: setting(env, 'DRAIN_SLICE_SIZE'),
-      maxBufferPerKey: setting(env, 'MAX_BUFFER_PER_KEY'),
-      maxEventBytes: setting(env, 'MAX_EVENT_BYTES'),
-      statusMaxLagMs: setting(env, 'STATUS_MAX_LAG_MS'),
-      stateDir: stateDirSetting(env),
-      standbyReplicas: setting(env, 'STANDBY_REPLICAS'),
+      applicationId: values.APPLICATION_ID === undefined ? applicationId : applicationIdSetting(values.APPLICATION_ID, 'APPLICATION_ID', flows.map((flow) => flow.id)),
+      processingGuarantee: values.PROCESSING_GUARANTEE,
+      commitIntervalMs: values.COMMIT_INTERVAL_MS,
+      punctuateIntervalMs: values.PUNCTUATE_INTERVAL_MS,
+      drainSliceSize: values.DRAIN_SLICE_SIZE,
+      maxBufferPerKey: values.MAX_BUFFER_PER_KEY,
+      maxEventBytes: values.MAX_EVENT_BYTES,
+      statusMaxLagMs: values.STATUS_MAX_LAG_MS,
+      stateDir: stateDirSetting(values.STATE_DIR),
+      standbyReplicas: values.STANDBY_REPLICAS,
       ...(instanceId === undefined ? {} : { instanceId }),
-      sessionTimeoutMs: setting(env, 'SESSION_TIMEOUT_MS'),
-      staticMembership: setting(env, 'STATIC_MEMBERSHIP'),
-      minReplicationFactor: setting(env, 'MIN_REPLICATION_FACTOR'),
+      sessionTimeoutMs: values.SESSION_TIMEOUT_MS,
+      staticMembership: values.STATIC_MEMBERSHIP,
+      minReplicationFactor: values.MIN_REPLICATION_FACTOR,
     },
     alerts: {
-      stuckPausedMs: setting(env, 'STUCK_PAUSED_MINUTES') * 60_000,
-      stuckBufferedEvents: setting(env, 'STUCK_BUFFERED_EVENTS'),
+      stuckPausedMs: values.STUCK_PAUSED_MINUTES * 60_000,
+      stuckBufferedEvents: values.STUCK_BUFFERED_EVENTS,
     },
-    http: { host, port, apiToken, corsOrigins, advertisedUrl },
+    http: { host: values.HOST, port, apiToken: values.API_TOKEN, corsOrigins, advertisedUrl: values.ADVERTISED_URL ?? `http://127.0.0.1:${port}` },
   };
 }

@@ -1,23 +1,31 @@
 /**
- * Every environment setting of the service, in one TypeBox schema: its type, bounds, allowed
- * values, default and description. `setting(env, NAME)` reads one through it (strictly: "12abc"
- * is not an integer, "yes" is not a boolean), and `settingsHelp()` writes `--help` from it, so
- * the two cannot drift: a setting the code reads must be named here (the name is typed), and
- * every setting named here is in `--help`.
+ * Every environment setting of the service, in one TypeBox schema (SETTINGS_SCHEMA, an object
+ * whose properties are the settings): each one's type, bounds, allowed values, and TypeBox's
+ * `description` and `default` annotations, plus a `group` for --help. `setting(env, NAME)` reads
+ * one through it (strictly: "12abc" is not an integer, "yes" is not a boolean), `readSettings(env)`
+ * reads them all (startup does, first), and `settingsHelp()` writes `--help` from it, so they
+ * cannot drift: a setting the code reads must be named here (the name is typed), and every
+ * setting named here is in `--help` (backend/test/config/settings-schema.test.ts checks both ways).
  *
  * Checks that span settings or the file system (TLS files readable, SASL needs a user, STATE_DIR
  * not under a file, APPLICATION_ID short enough for the flows' topic names, each CORS origin)
  * stay in config.ts, after the schema pass.
  */
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TBoolean, type TEnum, type TInteger, type TSchema, type TString } from 'typebox';
 import { Value } from 'typebox/value';
 
 export const SETTING_GROUPS = ['Kafka', 'Kafka security', 'HTTP', 'Processing', 'Kafka engine', 'Alerts', 'Files and logs'] as const;
 type Group = (typeof SETTING_GROUPS)[number];
 
-interface Meta {
-  readonly group: Group;
+/**
+ * What a setting's schema carries besides its type: TypeBox's own `description` and `default`
+ * (absent when the setting has none), and annotations of ours for --help and for errors. (A type,
+ * not an interface: TypeBox's options take only a type with an implicit index signature.)
+ */
+type Annotations = {
   readonly description: string;
+  /** The --help section. */
+  readonly group: Group;
   /** The default as --help shows it, when it is not a plain value (computed, or "unset"). */
   readonly shown?: string;
   /** What a valid value looks like, for the error message ("expected <this>, got ..."). */
@@ -26,33 +34,26 @@ interface Meta {
   readonly secret?: boolean;
   /** Compare case-insensitively: the value is upper- or lower-cased before it is checked. */
   readonly fold?: 'upper' | 'lower';
-}
+};
 
-/** One setting: its schema (type, bounds, values), what --help says, and its default. */
-interface Spec<T, D extends T | undefined> {
-  readonly schema: TSchema;
-  readonly meta: Meta;
-  readonly fallback: D;
-  /** Type only: the value's type. */
-  readonly value?: T;
-}
+/** A setting with a default: always has a value. */
+type WithDefault<S extends TSchema, D> = S & Annotations & { readonly default: D };
+/** A setting without one: optional in the schema, undefined when unset. */
+type WithoutDefault<S extends TSchema> = ReturnType<typeof Type.Optional<S & Annotations>>;
 
-const int = (minimum: number, maximum: number, fallback: number, meta: Meta): Spec<number, number> => ({
-  schema: Type.Integer({ minimum, maximum, description: meta.description }),
-  meta,
-  fallback,
-});
-function text(meta: Meta & { readonly pattern?: string }): Spec<string, undefined>;
-function text(meta: Meta & { readonly pattern?: string }, fallback: string): Spec<string, string>;
-function text(meta: Meta & { readonly pattern?: string }, fallback?: string): Spec<string, string | undefined> {
-  return { schema: Type.String({ ...(meta.pattern === undefined ? {} : { pattern: meta.pattern }), description: meta.description }), meta, fallback };
+const int = (minimum: number, maximum: number, fallback: number, meta: Annotations): WithDefault<TInteger, number> =>
+  Type.Integer({ minimum, maximum, default: fallback, ...meta }) as WithDefault<TInteger, number>;
+function text(meta: Annotations & { readonly pattern?: string }): WithoutDefault<TString>;
+function text(meta: Annotations & { readonly pattern?: string }, fallback: string): WithDefault<TString, string>;
+function text(meta: Annotations & { readonly pattern?: string }, fallback?: string): TSchema {
+  return fallback === undefined ? Type.Optional(Type.String(meta)) : Type.String({ ...meta, default: fallback });
 }
-function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: undefined, meta: Meta): Spec<V[number], undefined>;
-function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number], meta: Meta): Spec<V[number], V[number]>;
-function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number] | undefined, meta: Meta): Spec<V[number], V[number] | undefined> {
-  return { schema: Type.Enum(values, { description: meta.description }), meta, fallback };
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: undefined, meta: Annotations): WithoutDefault<TEnum<[...V]>>;
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number], meta: Annotations): WithDefault<TEnum<[...V]>, V[number]>;
+function oneOf<const V extends readonly [string, ...string[]]>(values: V, fallback: V[number] | undefined, meta: Annotations): TSchema {
+  return fallback === undefined ? Type.Optional(Type.Enum(values, meta)) : Type.Enum(values, { ...meta, default: fallback });
 }
-const bool = (fallback: boolean, meta: Meta): Spec<boolean, boolean> => ({ schema: Type.Boolean({ description: meta.description }), meta, fallback });
+const bool = (fallback: boolean, meta: Annotations): WithDefault<TBoolean, boolean> => Type.Boolean({ default: fallback, ...meta }) as WithDefault<TBoolean, boolean>;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
@@ -166,8 +167,15 @@ export const SETTINGS = {
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info', { group: 'Files and logs', description: 'pino log level' }),
 } as const;
 
+/** The environment's settings as one TypeBox object: each property a setting, its values typed (SettingValues). */
+export const SETTINGS_SCHEMA = Type.Object(SETTINGS);
+export type SettingValues = Static<typeof SETTINGS_SCHEMA>;
 export type SettingName = keyof typeof SETTINGS;
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** One setting's schema as JSON Schema, for the reader and --help. */
+type SettingSchema = TSchema &
+  Annotations & { readonly type?: string; readonly enum?: readonly string[]; readonly minimum?: number; readonly maximum?: number; readonly default?: unknown };
 
 export class ConfigError extends Error {
   readonly setting: string;
@@ -178,40 +186,52 @@ export class ConfigError extends Error {
   }
 }
 
-type Read<N extends SettingName> = (typeof SETTINGS)[N] extends Spec<infer T, infer D> ? (undefined extends D ? T | undefined : T) : never;
-
 /**
  * One setting from the environment, through its schema: unset or empty gives its default (or
  * undefined), anything else must be of its type and within its bounds, or a ConfigError names it.
  */
-export function setting<N extends SettingName>(env: Env, name: N): Read<N> {
-  const { schema, meta, fallback } = SETTINGS[name] as Spec<unknown, unknown>;
+export function setting<N extends SettingName>(env: Env, name: N): SettingValues[N] {
+  const schema: SettingSchema = SETTINGS[name];
   const raw = env[name];
   const trimmed = raw?.trim();
-  if (trimmed === undefined || trimmed === '') return fallback as Read<N>;
-  const got = meta.secret === true ? '' : `, got "${raw}"`;
+  if (trimmed === undefined || trimmed === '') return schema.default as SettingValues[N];
+  const got = schema.secret === true ? '' : `, got "${raw}"`;
   const refuse = (message: string): never => {
-    if (meta.expected === undefined) throw new ConfigError(name, message);
-    throw new ConfigError(name, meta.secret === true ? meta.expected : `${meta.expected.startsWith('expected ') ? '' : 'expected '}${meta.expected}${got}`);
+    if (schema.expected === undefined) throw new ConfigError(name, message);
+    throw new ConfigError(name, schema.secret === true ? schema.expected : `${schema.expected.startsWith('expected ') ? '' : 'expected '}${schema.expected}${got}`);
   };
-  const json = schema as TSchema & Record<string, unknown>;
   let value: unknown;
-  if (json['type'] === 'integer') {
+  if (schema.type === 'integer') {
+    // Strict: "12abc", "1e3" and "0x10" are not integers (Number() would take the last two).
     if (!/^-?\d+$/.test(trimmed)) refuse(`expected an integer${got}`);
     value = Number(trimmed);
-    if (!Value.Check(schema, value)) refuse(`must be between ${String(json['minimum'])} and ${String(json['maximum'])}, got ${String(value)}`);
-  } else if (json['type'] === 'boolean') {
+    if (!Value.Check(schema, value)) refuse(`must be between ${String(schema.minimum)} and ${String(schema.maximum)}, got ${String(value)}`);
+  } else if (schema.type === 'boolean') {
     const word = trimmed.toLowerCase();
     if (word === 'true' || word === '1') value = true;
     else if (word === 'false' || word === '0') value = false;
     else refuse(`expected true or false${got}`);
   } else {
     // Strings are taken as written (a password may end in a space); an enum compares trimmed.
-    const values = json['enum'] as readonly string[] | undefined;
-    value = values === undefined ? raw : meta.fold === 'upper' ? trimmed.toUpperCase() : meta.fold === 'lower' ? trimmed.toLowerCase() : trimmed;
+    const values = schema.enum;
+    value = values === undefined ? raw : schema.fold === 'upper' ? trimmed.toUpperCase() : schema.fold === 'lower' ? trimmed.toLowerCase() : trimmed;
     if (!Value.Check(schema, value)) refuse(values === undefined ? `expected a valid value${got}` : `expected one of ${values.join(', ')}${got}`);
   }
-  return value as Read<N>;
+  return value as SettingValues[N];
+}
+
+/**
+ * Every setting of the schema from the environment, each through setting(): the first bad one
+ * throws its ConfigError, whether or not this run would use it. Unset settings without a default
+ * are absent.
+ */
+export function readSettings(env: Env): SettingValues {
+  const values: Record<string, unknown> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const value = setting(env, name);
+    if (value !== undefined) values[name] = value;
+  }
+  return values as SettingValues;
 }
 
 /** Whether the environment gives the setting a non-empty value. */
@@ -219,28 +239,25 @@ export function isSet(env: Env, name: SettingName): boolean {
   return (env[name] ?? '').trim() !== '';
 }
 
-/** The settings part of `--help`, grouped, each with its default; written from SETTINGS. */
+/** The settings part of `--help`, grouped, each with its type and default; written from SETTINGS_SCHEMA. */
 export function settingsHelp(): string {
-  const names = Object.keys(SETTINGS) as SettingName[];
-  const width = Math.max(...names.map((name) => name.length)) + 2;
+  const settings = Object.entries(SETTINGS_SCHEMA.properties) as [SettingName, SettingSchema][];
+  const width = Math.max(...settings.map(([name]) => name.length)) + 2;
   const lines: string[] = [];
   for (const group of SETTING_GROUPS) {
     lines.push(`${group}:`);
-    for (const name of names) {
-      const { schema, meta, fallback } = SETTINGS[name] as Spec<unknown, unknown>;
-      if (meta.group !== group) continue;
-      const json = schema as TSchema & Record<string, unknown>;
-      const values = json['enum'] as readonly string[] | undefined;
+    for (const [name, schema] of settings) {
+      if (schema.group !== group) continue;
       const kind =
-        values !== undefined
-          ? values.join(' | ')
-          : json['type'] === 'integer'
-            ? `integer ${String(json['minimum'])}..${String(json['maximum'])}`
-            : json['type'] === 'boolean'
+        schema.enum !== undefined
+          ? schema.enum.join(' | ')
+          : schema.type === 'integer'
+            ? `integer ${String(schema.minimum)}..${String(schema.maximum)}`
+            : schema.type === 'boolean'
               ? 'true | false'
               : undefined;
-      const shown = meta.shown ?? (fallback === undefined ? 'unset' : String(fallback));
-      lines.push(`  ${name.padEnd(width)}${meta.description}`);
+      const shown = schema.shown ?? (schema.default === undefined ? 'unset' : String(schema.default));
+      lines.push(`  ${name.padEnd(width)}${schema.description}`);
       lines.push(`  ${' '.repeat(width)}(${kind === undefined ? '' : `${kind}; `}default: ${shown})`);
     }
     lines.push('');
