@@ -12,7 +12,6 @@
  * stay in config.ts, after the schema pass.
  */
 import { Type, type Static, type TBoolean, type TEnum, type TInteger, type TSchema, type TString } from 'typebox';
-import { Value } from 'typebox/value';
 
 export const SETTING_GROUPS = ['Kafka', 'Kafka security', 'HTTP', 'Processing', 'Kafka engine', 'Alerts', 'Files and logs'] as const;
 type Group = (typeof SETTING_GROUPS)[number];
@@ -187,6 +186,20 @@ export class ConfigError extends Error {
 }
 
 /**
+ * The keywords the settings' schemas use (bounds, enum, pattern), checked by hand: typebox's
+ * Value module takes a fifth of the service's start to load (0.2 s on 2 cores).
+ */
+function conforms(schema: SettingSchema, value: unknown): boolean {
+  const keywords = schema as { minimum?: number; maximum?: number; enum?: readonly string[]; pattern?: string };
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && (keywords.minimum === undefined || value >= keywords.minimum) && (keywords.maximum === undefined || value <= keywords.maximum);
+  }
+  if (typeof value !== 'string') return false;
+  if (keywords.enum !== undefined && !keywords.enum.includes(value)) return false;
+  return keywords.pattern === undefined || new RegExp(keywords.pattern).test(value);
+}
+
+/**
  * One setting from the environment, through its schema: unset or empty gives its default (or
  * undefined), anything else must be of its type and within its bounds, or a ConfigError names it.
  */
@@ -205,7 +218,7 @@ export function setting<N extends SettingName>(env: Env, name: N): SettingValues
     // Strict: "12abc", "1e3" and "0x10" are not integers (Number() would take the last two).
     if (!/^-?\d+$/.test(trimmed)) refuse(`expected an integer${got}`);
     value = Number(trimmed);
-    if (!Value.Check(schema, value)) refuse(`must be between ${String(schema.minimum)} and ${String(schema.maximum)}, got ${String(value)}`);
+    if (!conforms(schema, value)) refuse(`must be between ${String(schema.minimum)} and ${String(schema.maximum)}, got ${String(value)}`);
   } else if (schema.type === 'boolean') {
     const word = trimmed.toLowerCase();
     if (word === 'true' || word === '1') value = true;
@@ -215,7 +228,7 @@ export function setting<N extends SettingName>(env: Env, name: N): SettingValues
     // Strings are taken as written (a password may end in a space); an enum compares trimmed.
     const values = schema.enum;
     value = values === undefined ? raw : schema.fold === 'upper' ? trimmed.toUpperCase() : schema.fold === 'lower' ? trimmed.toLowerCase() : trimmed;
-    if (!Value.Check(schema, value)) refuse(values === undefined ? `expected a valid value${got}` : `expected one of ${values.join(', ')}${got}`);
+    if (!conforms(schema, value)) refuse(values === undefined ? `expected a valid value${got}` : `expected one of ${values.join(', ')}${got}`);
   }
   return value as SettingValues[N];
 }

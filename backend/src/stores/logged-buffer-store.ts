@@ -120,11 +120,19 @@ export class LoggedBufferStore implements RestorableBufferStore {
     this.#inner.close();
   }
 
+  abandon(): void {
+    this.#inner.abandon();
+  }
+
   readCheckpoint(): number | undefined {
     return this.#inner.readCheckpoint();
   }
 
   writeCheckpoint(offset: number | undefined): void {
     this.#inner.writeCheckpoint(offset);
+  }
+
+  commitCheckpoint(offset: number): void {
+    this.#inner.commitCheckpoint(offset);
   }
 }

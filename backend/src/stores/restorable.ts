@@ -2,11 +2,14 @@
  * A buffer store that can be rebuilt from its changelog. Records are the byte layout of
  * `buffer-codec.ts`: key = entry key, value = entry value, null value = tombstone.
  *
- * Checkpoint protocol (as Kafka Streams does for exactly-once state): on task open, a checkpoint
- * means the store is complete up to that changelog offset and restore resumes there; no
- * checkpoint means the store is untrusted: `clear()` it and restore the whole changelog. The
- * checkpoint is deleted (`writeCheckpoint(undefined)`) before the store changes again, and
- * written only on clean close after a commit, so a crash never leaves one behind.
+ * Checkpoint protocol: on task open, a checkpoint means the store is complete up to that
+ * changelog offset and restore resumes there; no checkpoint means the store is untrusted:
+ * `clear()` it and restore the whole changelog. Two kinds:
+ *   - the clean-close checkpoint (`writeCheckpoint`), written after the last commit when the task
+ *     closes, deleted (`writeCheckpoint(undefined)`) when the store is opened to change again;
+ *   - the commit checkpoint (`commitCheckpoint`), recorded after a Kafka commit atomically with
+ *     the store's content: it survives a process crash (kill -9), and a store that cannot keep
+ *     its content at that point through a crash drops it the moment it changes for good.
  */
 import type { BufferStore } from '../runtime/ports.ts';
 
@@ -18,9 +21,24 @@ export interface RestorableBufferStore extends BufferStore {
   /** Drops everything (e.g. before a full restore after an unclean shutdown), checkpoint included. */
   clear(): void;
   close(): void;
-  /** Changelog offset up to which the store is known to be complete, written on clean close. */
+  /**
+   * Closes as a kill -9 would leave it: the writes since the last commit checkpoint are dropped,
+   * so the next open finds the store at that checkpoint (a restore reads only the changelog after
+   * it), or with no checkpoint at all. For a close whose writes may count for nothing (partitions
+   * lost, a transaction aborted): close() would keep them, and without a checkpoint vouching for
+   * them the next restore would have to start from the changelog's beginning.
+   */
+  abandon(): void;
+  /** Changelog offset up to which the store is known to be complete (either kind), if any. */
   readCheckpoint(): number | undefined;
+  /** The clean-close checkpoint; undefined: no checkpoint of either kind any more. */
   writeCheckpoint(offset: number | undefined): void;
+  /**
+   * The store's content is the changelog replayed up to `offset` (all its writes are in
+   * committed changelog records below it, and nothing else wrote the changelog): after a crash it
+   * reopens with this content and this checkpoint, until a later commit checkpoint.
+   */
+  commitCheckpoint(offset: number): void;
 }
 
 /**

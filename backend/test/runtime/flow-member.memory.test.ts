@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { commandBeforeNewerPause, entryAheadOfCommittedOffset } from './member-scenarios.ts';
+import { commandBeforeNewerPause, entryAheadOfCommittedOffset, frozenWhileReadingCheckpointEnd, killMidDrainAfterCheckpoint } from './member-scenarios.ts';
+import { encodeEvent } from '../../src/model/wire.ts';
+import { LogClientError } from '../../src/runtime/log/errors.ts';
+import { encodeEntryKey, encodeEntryValue } from '../../src/stores/buffer-codec.ts';
 import { World } from './memory-world.ts';
 
 const worlds: World[] = [];
@@ -193,6 +196,51 @@ describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
     await world.stop('c');
   });
 
+  test('at_least_once: a member frozen while the commit proving its ownership is answered trims nothing after the thaw (no entry of the new owner deleted)', async () => {
+    // The trim's tombstones are fenced by nothing: the proof must still hold once the answer is in.
+    let freezeOnProof = false;
+    const world: World = track(
+      new World({
+        guarantee: 'at_least_once',
+        partitions: 1,
+        faults: {
+          after(call, client) {
+            if (!freezeOnProof || call !== 'commit' || client.process !== 'a') return;
+            freezeOnProof = false;
+            world.instances.get('a')!.clients.freeze(true); // the answer comes after the thaw
+          },
+        },
+      }),
+    );
+    const main = world.flow.topics.main;
+    const group = `${world.runtime.applicationId}-${world.flow.id}`;
+    world.pause('K');
+    world.send('K', 'e0');
+    world.send('K', 'e1');
+    // A crash left the append of e1 (offset 1) in the changelog, the group's offset still at 0.
+    const e1 = { seq: 1, key: 'K', value: encodeEvent({ id: 'e1', data: 'e1' }), headers: [], timestamp: world.clock.now() };
+    world.cluster.produce({ topic: world.flow.topics.changelog, partition: 0, key: encodeEntryKey('K', 1), value: encodeEntryValue(e1), headers: [], timestamp: world.clock.now() });
+    world.cluster.commit([], [{ group, topic: main, partition: 0, offset: 0 }]);
+    await world.run(4000); // the pause is old enough to hold e0 and e1
+    freezeOnProof = true;
+    world.start('a'); // restores e1, proves its ownership (a commit) before the trim: frozen on the answer
+    await world.until('a frozen on the proof', () => !freezeOnProof, 30_000);
+    world.start('b');
+    await world.until('b buffered e0 and e1 again and committed', () => world.committedMain()[0] === 2, 60_000);
+    world.instances.get('a')!.clients.freeze(false);
+    await world.run(5000);
+    // b's store is lost: the next owner has only the changelog.
+    world.kill('b');
+    world.start('c');
+    await world.until('c owns the partition', () => world.instances.get('c')!.member.partitionsOwned.length === 1 || world.instances.get('a')!.member.partitionsOwned.length === 1, 60_000);
+    world.resume('K');
+    await world.until('K drained', () => (world.output().get('K')?.length ?? 0) >= 2, 30_000).catch(() => undefined);
+    await world.run(1000);
+    assert.deepEqual(world.output().get('K'), ['e0', 'e1']);
+    await world.stop('a');
+    await world.stop('c');
+  });
+
   test('a broker restart that leaves every client of an instance stuck: it renews them all, and processes again', async () => {
     // Issue 8, finding 1, in the simulation: polls return nothing, every other call times out,
     // heartbeats go on (the group keeps the partitions with the stuck member). The status
@@ -210,6 +258,93 @@ describe('FlowMember over the in-memory log (no broker, virtual time)', () => {
     assert.deepEqual(world.output().get('K'), ['K-0', 'K-1', 'K-2', 'K-3', 'K-4']);
     await world.stop('a');
   });
+
+  test('kill -9 mid-drain: the restart opens the store at its commit checkpoint, restores the tail, and drains the rest exactly once in order', async () => {
+    const { sent, out, atKill } = await killMidDrainAfterCheckpoint();
+    assert.ok(atKill > 0 && atKill < sent.length, `the kill came mid-drain (${atKill} of ${sent.length} out)`);
+    assert.deepEqual(out, sent);
+  });
+
+  for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
+    test(`${guarantee}: a member frozen while it reads the changelog end for its commit checkpoint records no end the next owner wrote below (no second drain)`, async () => {
+      const { sent, out, frozeOnEnd } = await frozenWhileReadingCheckpointEnd({ guarantee });
+      assert.ok(frozeOnEnd, 'the freeze came on the end offsets of the commit checkpoint');
+      assert.deepEqual(out, sent);
+    });
+  }
+
+  test('exactly_once: an aborted transaction rebuilds the stores from their commit checkpoints: only the changelog tail is read again', async () => {
+    let failNextCommit = false;
+    const world = track(
+      new World({
+        partitions: 1,
+        faults: {
+          before(call, client) {
+            if (!failNextCommit || call !== 'commitTransaction' || client.process !== 'a') return;
+            failNextCommit = false;
+            throw new LogClientError('TXN_ABORTABLE', 'abortable', 'injected: the transaction must be aborted');
+          },
+        },
+      }),
+    );
+    world.pause('K');
+    world.start('a');
+    await world.until('a ready', () => world.ready('a'));
+    const sent = Array.from({ length: 3000 }, (_, i) => `K-${i}`);
+    for (const id of sent.slice(0, 2990)) world.send('K', id);
+    await world.until('buffered and committed', () => world.committedMain()[0] === 2990);
+    await world.run(2000); // a commit checkpoint
+    const member = world.instances.get('a')!.member;
+    const before = member.restoredRecords;
+    failNextCommit = true;
+    for (const id of sent.slice(2990)) world.send('K', id); // buffered in the transaction that aborts
+    await world.until('the abort came', () => !failNextCommit);
+    await world.until('buffered again and committed', () => world.committedMain()[0] === 3000, 30_000);
+    const restored = member.restoredRecords - before;
+    assert.ok(restored < 100, `the recovery read ${restored} changelog records again (the whole changelog: about 3,000)`);
+    assert.ok(world.disk.abandonedAtCheckpoint > 0, 'the store was abandoned at its commit checkpoint');
+    assert.equal(member.bufferedEvents, 3000, 'the reopened task counts its store when first asked');
+    world.send('K', 'K-3000'); // counted on top of that count
+    sent.push('K-3000');
+    await world.until('one more buffered', () => member.bufferedEvents === 3001, 10_000);
+    world.resume('K');
+    await world.until('K drained', () => (world.output().get('K')?.length ?? 0) >= sent.length, 60_000).catch(() => undefined);
+    await world.run(1000);
+    assert.deepEqual(world.output().get('K'), sent);
+    assert.equal(member.bufferedEvents, 0);
+    await world.stop('a');
+  });
+
+  for (const guarantee of ['exactly_once', 'at_least_once'] as const) {
+    test(`${guarantee}, handler mode: a key made ACTIVE without a command reaches the handler by punctuation, with no more input (rule 4)`, async () => {
+      const handled: string[] = [];
+      const world = track(
+        new World({
+          guarantee,
+          partitions: 1,
+          handler: {
+            handle: async (event) => void handled.push(JSON.parse(event.value!.toString()).id as string),
+            retries: 0,
+            backoffMs: 10,
+            concurrency: 1,
+            timeoutMs: 1000,
+          },
+        }),
+      );
+      world.pause('K');
+      world.start('a');
+      await world.until('a ready', () => world.ready('a'));
+      // No more than one drain slice (3): the punctuation drains the whole buffer by itself.
+      const sent = ['K-0', 'K-1', 'K-2'];
+      for (const id of sent) world.send('K', id);
+      await world.until('buffered and committed', () => world.committedMain()[0] === sent.length);
+      await world.run(300); // a commit checkpoint owed
+      world.activate('K');
+      await world.until('handled', () => handled.length >= sent.length, 10_000).catch(() => undefined);
+      assert.deepEqual(handled, sent);
+      await world.stop('a');
+    });
+  }
 
   test('at_least_once: an entry restored ahead of the committed offset is dropped, so the replay keeps the order (rule 1)', async () => {
     assert.deepEqual(await entryAheadOfCommittedOffset(), ['e0', 'e1', 'e2']);

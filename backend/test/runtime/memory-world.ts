@@ -11,6 +11,7 @@ import { EmbeddedCluster, type LogRecord } from '../../src/engines/embedded/clus
 import { MemoryBroker, MemoryLogClients, type PortFaults } from '../../src/engines/embedded/memory-log.ts';
 import { createFlowTopics } from '../../src/engines/embedded/topics.ts';
 import { FlowMember } from '../../src/engines/stream/flow-member.ts';
+import type { FlowHandler } from '../../src/engines/stream/flow-tasks.ts';
 import { StatusFollower } from '../../src/engines/stream/status-follower.ts';
 import { decodeEvent, encodeEvent, encodeStatus, HEADERS, RESUME_COMMAND } from '../../src/model/wire.ts';
 import { VirtualClock } from '../../src/runtime/clock.ts';
@@ -43,6 +44,8 @@ export interface WorldOptions {
   readonly member?: typeof FlowMember;
   /** Each task's processor (default: the pause-aware processor). */
   readonly processor?: ProcessorFactory;
+  /** Library mode: events go to this handler instead of the output topic. */
+  readonly handler?: FlowHandler;
 }
 
 export class World {
@@ -64,11 +67,13 @@ export class World {
 
   readonly #member: typeof FlowMember;
   readonly #processor: ProcessorFactory | undefined;
+  readonly #handler: FlowHandler | undefined;
 
   constructor(options: WorldOptions = {}) {
     this.#step = options.stepMs ?? 10;
     this.#member = options.member ?? FlowMember;
     this.#processor = options.processor;
+    this.#handler = options.handler;
     const guarantee = options.guarantee ?? 'exactly_once';
     this.flow = parseFlowsFile({ partitions: options.partitions ?? 4, flows: [{ id: 'm' }] }, 'test').flows[0]!;
     this.#stateDir = '/memory-world'; // folders of `disk`, never of the file system
@@ -113,6 +118,7 @@ export class World {
         clock: this.clock,
         openStore: (dir) => this.disk.open(dir),
         ...(this.#processor === undefined ? {} : { processor: this.#processor }),
+        ...(this.#handler === undefined ? {} : { handler: this.#handler }),
         report: () => undefined,
         onCommit: () => undefined,
       });
@@ -186,6 +192,12 @@ export class World {
 
   pause(key: string): void {
     this.cluster.produce({ topic: this.flow.topics.status, key: Buffer.from(key), value: encodeStatus('PAUSED'), headers: [], timestamp: this.clock.now() });
+    this.broker.notifyAppend();
+  }
+
+  /** ACTIVE on the status topic only, no command: punctuation drains the key (rule 4). */
+  activate(key: string): void {
+    this.cluster.produce({ topic: this.flow.topics.status, key: Buffer.from(key), value: encodeStatus('ACTIVE'), headers: [], timestamp: this.clock.now() });
     this.broker.notifyAppend();
   }
 

@@ -87,6 +87,33 @@ describe('the stream engine over the in-memory log', () => {
     }
   });
 
+  test('a start that fails in one flow while another flow\'s member is still connecting leaves no client open', async () => {
+    const settings = testSettings({ STATE_DIR: dir });
+    const [first, second] = settings.flows;
+    assert.ok(first !== undefined && second !== undefined, 'the test flows file has two flows');
+    const cluster = new EmbeddedCluster();
+    for (const flow of settings.flows) createFlowTopics(cluster, flow);
+    const clients = new MemoryLogClients(new MemoryBroker(cluster, systemClock), 'test', {
+      before(call, client) {
+        // Each member connects slowly, the second flow's slower than the first flow fails.
+        if (call === 'initTransactions') return client.clientId.endsWith(`/${second.id}`) ? 800 : 100;
+        if (call === 'connect' && client.clientId === `${first.topics.status}-status-follower`) throw new LogClientError('OTHER', 'other', 'injected: not allowed');
+      },
+    });
+    const disk = new MemoryStoreFolders();
+    const engine = new StreamEngine(settings, {
+      logger: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+      clients,
+      info: { kind: 'embedded', durable: false, description: 'test' },
+      instanceId: 'test',
+      openStore: (folder) => disk.open(folder),
+    });
+    await assert.rejects(engine.start(), /not allowed/);
+    await engine.stop();
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // past any connect still under way
+    assert.equal(clients.openClients, 0);
+  });
+
   test('a fatal error of the API producer fails that write with its message, and a new producer takes the next', async () => {
     const settings = testSettings({ STATE_DIR: dir });
     const flow = settings.flows[0]!;

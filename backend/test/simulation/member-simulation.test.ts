@@ -68,6 +68,7 @@ describe('fault simulation of the production runtime (FlowMember over the in-mem
           'ambiguousCommits',
           'failedOffsetLookups',
           'pauses',
+          'crashReopensAtCheckpoint',
           ...(guarantee === 'exactly_once' ? ['abortedCommits'] : ['duplicates', 'delayedDeliveries']),
           ...(standby ? ['standbyHandovers'] : []),
         ];

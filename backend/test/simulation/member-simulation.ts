@@ -48,6 +48,15 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     stats[name] = (stats[name] ?? 0) + n;
   };
   let faultsOn = true;
+  /**
+   * Processes whose freeze lands at their next client call: a SIGSTOP between a check and the
+   * request it guards (the request goes out after the thaw, and sees the broker as it is then).
+   */
+  const freezeAtCall = new Map<string, string>();
+  /** Client calls seen, by name: a freeze at a call picks its kind evenly, not by frequency (polls). */
+  const callsSeen = new Set<string>();
+  /** Frozen (or armed) processes and when they thaw, virtual ms. */
+  const thawAt = new Map<string, number>();
   const p = {
     abortCommit: rng.chance(0.5) ? rng.next() * 0.05 : 0,
     ambiguousCommit: rng.chance(0.5) ? rng.next() * 0.03 : 0,
@@ -63,8 +72,15 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     byPartition: rng.chance(0.5) ? rng.next() : 0,
   };
   const plan: PortFaults = {
-    before(call) {
+    before(call, client) {
       if (!faultsOn) return;
+      callsSeen.add(call);
+      if (freezeAtCall.get(client.process) === call) {
+        freezeAtCall.delete(client.process);
+        world.instances.get(client.process)?.clients.freeze(true);
+        count('freezesAtCall');
+        return 1; // the request waits for the thaw
+      }
       if (call === 'commitTransaction' && rng.chance(p.abortCommit)) {
         count('abortedCommits');
         throw new LogClientError('TXN_ABORTABLE', 'abortable', 'injected: the transaction must be aborted');
@@ -158,8 +174,18 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     if (rng.chance(0.5)) newInstance();
     await world.run(rng.int(0, 2000));
     const actions = rng.int(30, 120);
+    const thawDue = (all: boolean): void => {
+      for (const [name, at] of [...thawAt]) {
+        if (!all && world.clock.now() < at) continue;
+        thawAt.delete(name);
+        freezeAtCall.delete(name);
+        frozen.delete(name);
+        world.instances.get(name)?.clients.freeze(false);
+      }
+    };
     for (let a = 0; a < actions; a++) {
       if (down !== undefined && world.clock.now() >= down.until) backUp();
+      thawDue(false);
       noteStandbys();
       const action = rng.weighted({ send: 12, pause: 2, resume: 2, time: 4, kill: 0.6, freeze: 0.4, add: 0.5, stop: 0.3, wedge: 0.3, down: 0.15 });
       const key = rng.pick(keys);
@@ -214,12 +240,12 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
           const candidates = live.filter((n) => !frozen.has(n));
           if (candidates.length === 0) break;
           const name = rng.pick(candidates);
-          world.instances.get(name)!.clients.freeze(true);
+          // Now, or at its next client call; the workload and the other faults go on meanwhile.
+          if (rng.chance(0.5)) world.instances.get(name)!.clients.freeze(true);
+          else freezeAtCall.set(name, rng.pick([...callsSeen].sort()));
           frozen.add(name);
+          thawAt.set(name, world.clock.now() + rng.int(1000, 12_000)); // past the session timeout (6 s) or not
           if (live.length === frozen.size) newInstance();
-          await world.run(rng.int(1000, 12_000)); // past the session timeout (6 s) or not
-          world.instances.get(name)?.clients.freeze(false);
-          frozen.delete(name);
           count('freezes');
           break;
         }
@@ -247,7 +273,7 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
           }
           break;
         case 'stop':
-          if (live.length > 1) {
+          if (live.length > 1 && live.some((n) => !frozen.has(n))) {
             const name = rng.pick(live.filter((n) => !frozen.has(n)));
             await world.stop(name);
             live.splice(live.indexOf(name), 1);
@@ -259,6 +285,7 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     // Quiet: the faults stop, every key is resumed, everything must come out.
     backUp();
     faultsOn = false;
+    thawDue(true);
     for (const [key, at] of paused) {
       windows.get(key)!.push({ from: at, to: world.clock.now() });
       world.resume(key);
@@ -313,6 +340,8 @@ export async function runMemberSchedule(seed: number, options: MemberScheduleOpt
     }
     noteStandbys();
     count('events', total);
+    count('crashReopensAtCheckpoint', world.disk.reopenedAtCheckpoint);
+    count('abandonedAtCheckpoint', world.disk.abandonedAtCheckpoint);
   } finally {
     for (const name of [...world.instances.keys()]) world.instances.get(name)!.clients.freeze(false);
     for (const name of [...world.instances.keys()]) {

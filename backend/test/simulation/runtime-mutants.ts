@@ -53,6 +53,11 @@ export const RUNTIME_BUGS = {
       ],
     ],
   },
+  'checkpoint-end-unproven': {
+    what: 'a member frozen while it waits for the changelog end offsets records them as its commit checkpoint (a later restore skips the next owner\'s records)',
+    guarantee: 'exactly_once',
+    edits: [['    if (!this.#ownershipProven()) return;\n    for (const end of ends)', '    for (const end of ends)']],
+  },
 } as const satisfies Record<string, RuntimeBug>;
 
 export type RuntimeBugName = keyof typeof RUNTIME_BUGS;

@@ -302,6 +302,9 @@ export function bufferStoreContract(name: string, factory: StoreFactory): void {
         const key = keys[Math.floor(random() * keys.length)]!;
         const entries = model.get(key) ?? new Map<number, string>();
         const op = random();
+        // Commit checkpoints now and then: the lmdb store's reads merge its writes since the last
+        // one over what LMDB holds, a drained head included (its floor).
+        if (op < 0.03) store.commitCheckpoint(step);
         if (op < 0.55) {
           const seq = Math.floor(random() * 400);
           store.append(event(key, seq, `s${step}`));

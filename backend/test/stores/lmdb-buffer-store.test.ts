@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,24 @@ const newDir = (): string => join(root, `task.${dirs++}`); // a dot in the name:
 
 bufferStoreContract('LmdbBufferStore', { create: () => openLmdbBufferStore(newDir()) });
 bufferStoreContract('LmdbBufferStore, one commit per write', { create: () => openLmdbBufferStore(newDir(), { writeBatchSize: 1 }) });
+
+/** Runs `body` in a child process that opens the store at `dir`, then kills itself with SIGKILL. */
+function killedChild(dir: string, body: string): SpawnSyncReturns<string> {
+  const module = pathToFileURL(join(import.meta.dirname, '../../src/stores/lmdb-buffer-store.ts')).href;
+  return spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { openLmdbBufferStore } from ${JSON.stringify(module)};
+       const dir = ${JSON.stringify(dir)};
+       const e = (key, seq) => ({ seq, key, value: Buffer.from('v' + seq), headers: [], timestamp: seq });
+       ${body}
+       process.kill(process.pid, 'SIGKILL');`,
+    ],
+    { encoding: 'utf8' },
+  );
+}
 
 describe('LmdbBufferStore', () => {
   it('creates its directory and keeps data across close and reopen', () => {
@@ -57,11 +75,11 @@ describe('LmdbBufferStore', () => {
     store.close();
   });
 
-  it('a read commits the queue only when it holds a write of that key, so a drain of many keys is one LMDB transaction', () => {
+  it('reads merge the writes since the last commit, so a drain of many keys commits nothing until the commit checkpoint', () => {
     const store = new LmdbBufferStore(newDir(), { writeBatchSize: 1_000_000 });
     for (let k = 0; k < 200; k++) for (let seq = 0; seq < 5; seq++) store.append(event(`key-${k}`, k * 10 + seq));
     store.setDrainMark('key-0', { statusPosition: 1, stopBeforeSeq: null });
-    store.flush();
+    store.commitCheckpoint(10);
     const before = store.writeTransactions;
     // A mass resume: read a key's events, remove them, go to the next key.
     for (let k = 0; k < 200; k++) {
@@ -69,17 +87,38 @@ describe('LmdbBufferStore', () => {
       const slice = store.read(key, 100);
       assert.equal(slice.length, 5, key);
       store.remove(key, slice.map((e) => e.seq));
+      assert.equal(store.count(key), 0);
       assert.equal(store.count(`key-${k + 1}`), k === 199 ? 0 : 5);
     }
-    assert.equal(store.writeTransactions, before, 'no read of another key committed the queue');
-    // Reads of a key with queued writes, of every key, and of the marks still see them.
     store.append(event('key-7', 999));
     assert.deepEqual(store.read('key-7', 10).map((e) => e.seq), [999]);
-    assert.equal(store.writeTransactions, before + 1);
-    store.remove('key-7', [999]);
-    assert.deepEqual(store.keys(), []);
+    assert.deepEqual(store.seqsFrom('key-7', 0), [999]);
+    assert.deepEqual(store.keys(), ['key-7']);
     store.setDrainMark('key-0', undefined);
     assert.deepEqual(store.drainMarks(), []);
+    assert.equal(store.writeTransactions, before, 'no read committed anything');
+    assert.equal(store.readCheckpoint(), undefined, 'writes since the checkpoint: it no longer describes the content');
+    store.commitCheckpoint(20);
+    assert.equal(store.writeTransactions, before + 1);
+    assert.equal(store.readCheckpoint(), 20);
+    assert.deepEqual(dump(store).map(([key, events]) => [key, events.map((e) => e.seq)]), [['key-7', [999]]]);
+    store.close();
+  });
+
+  it('a drained head is skipped by the next read without walking it (floor), also past later appends', () => {
+    const store = new LmdbBufferStore(newDir(), { writeBatchSize: 1_000_000 });
+    for (let seq = 0; seq < 10_000; seq++) store.append(event('k', seq));
+    store.commitCheckpoint(1);
+    const drained: number[] = [];
+    for (;;) {
+      const slice = store.read('k', 700);
+      if (slice.length === 0) break;
+      drained.push(...slice.map((e) => e.seq));
+      store.remove('k', slice.map((e) => e.seq));
+      if (drained.length === 2100) store.append(event('k', 10_000)); // a new event joins the back
+    }
+    assert.deepEqual(drained, Array.from({ length: 10_001 }, (_, i) => i));
+    assert.equal(store.count('k'), 0);
     store.close();
   });
 
@@ -131,6 +170,103 @@ describe('LmdbBufferStore', () => {
     store.clear();
     assert.deepEqual(store.keys(), []);
     store.close();
+  });
+
+  it('after kill -9 opens at the last commit checkpoint: the writes since are gone, the checkpoint stays', () => {
+    const dir = newDir();
+    const child = killedChild(dir, `
+      const store = openLmdbBufferStore(dir, { writeBatchSize: 1000 });
+      for (let seq = 0; seq < 100; seq++) store.append(e('k', seq));
+      store.setDrainMark('k', { statusPosition: 4, stopBeforeSeq: null });
+      store.commitCheckpoint(42);
+      store.remove('k', [0, 1, 2]);
+      store.append(e('k', 100));
+      store.append(e('other', 7));
+      store.setDrainMark('k', undefined);
+      if (store.count('k') !== 98) process.exit(4);`);
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+    const store = openLmdbBufferStore(dir);
+    assert.equal(store.readCheckpoint(), 42);
+    assert.deepEqual(store.read('k', 1000).map((e) => e.seq), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(store.keys(), ['k']);
+    assert.deepEqual(store.drainMarks(), [['k', { statusPosition: 4, stopBeforeSeq: null }]]);
+    store.close();
+  });
+
+  it('abandon() leaves the store as kill -9 does: reopened at the last commit checkpoint, the writes since gone', () => {
+    const dir = newDir();
+    const e = event;
+    const store = openLmdbBufferStore(dir, { writeBatchSize: 1000 });
+    for (let seq = 0; seq < 100; seq++) store.append(e('k', seq));
+    store.commitCheckpoint(42);
+    store.remove('k', [0, 1, 2]);
+    store.append(e('other', 7));
+    store.abandon();
+    assert.throws(() => store.count('k'), /closed/);
+    const reopened = openLmdbBufferStore(dir);
+    assert.equal(reopened.readCheckpoint(), 42);
+    assert.equal(reopened.count('k'), 100);
+    assert.deepEqual(reopened.keys(), ['k']);
+    // Past the write limit since the checkpoint, LMDB holds writes no checkpoint vouches for: none.
+    const small = openLmdbBufferStore(newDir(), { writeBatchSize: 50 });
+    small.append(e('k', 0));
+    small.commitCheckpoint(7);
+    for (let seq = 1; seq < 100; seq++) small.append(e('k', seq));
+    small.abandon();
+    const again = openLmdbBufferStore(small.dir);
+    assert.equal(again.readCheckpoint(), undefined);
+    reopened.close();
+    again.close();
+  });
+
+  it('after kill -9 past the write limit since the checkpoint: no checkpoint (wiped and restored in full)', () => {
+    const dir = newDir();
+    const child = killedChild(dir, `
+      const store = openLmdbBufferStore(dir, { writeBatchSize: 50 });
+      for (let seq = 0; seq < 10; seq++) store.append(e('k', seq));
+      store.commitCheckpoint(42);
+      for (let seq = 10; seq < 100; seq++) store.append(e('k', seq));`);
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+    const store = openLmdbBufferStore(dir);
+    assert.equal(store.readCheckpoint(), undefined);
+    store.close();
+  });
+
+  it('the clean-close checkpoint file wins over a commit checkpoint; writeCheckpoint(undefined) drops both', () => {
+    const dir = newDir();
+    const store = openLmdbBufferStore(dir);
+    store.append(event('k', 1));
+    store.commitCheckpoint(5);
+    assert.equal(store.readCheckpoint(), 5);
+    store.writeCheckpoint(9);
+    assert.equal(store.readCheckpoint(), 9);
+    store.commitCheckpoint(11);
+    assert.equal(store.readCheckpoint(), 11, 'a commit checkpoint removes the older file');
+    store.writeCheckpoint(undefined);
+    assert.equal(store.readCheckpoint(), undefined);
+    store.close();
+    const reopened = openLmdbBufferStore(dir);
+    assert.equal(reopened.readCheckpoint(), undefined);
+    assert.deepEqual(reopened.read('k', 10).map((e) => e.seq), [1]);
+    reopened.close();
+  });
+
+  it('a checkpoint older than maxCheckpointAgeMs vouches for nothing (tombstones may be compacted away since)', async () => {
+    const dir = newDir();
+    const store = openLmdbBufferStore(dir, { maxCheckpointAgeMs: 50 });
+    store.append(event('k', 1));
+    store.commitCheckpoint(5);
+    assert.equal(store.readCheckpoint(), 5);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(store.readCheckpoint(), undefined, 'commit checkpoint too old');
+    store.writeCheckpoint(7);
+    assert.equal(store.readCheckpoint(), 7);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(store.readCheckpoint(), undefined, 'checkpoint file too old');
+    store.close();
+    const fresh = openLmdbBufferStore(dir);
+    assert.equal(fresh.readCheckpoint(), 7, 'within the default age');
+    fresh.close();
   });
 
   it('clear deletes the files and checkpoint and leaves a usable empty store', () => {

@@ -317,6 +317,13 @@ export class MemoryLogClients implements LogClients {
     return wedged;
   }
 
+  /** Clients made and not closed (a test's leak check). */
+  get openClients(): number {
+    let open = 0;
+    for (const client of this.#clients) if (client.open) open++;
+    return open;
+  }
+
   track(client: MemoryClient): void {
     this.#clients.add(client);
   }
@@ -387,10 +394,18 @@ abstract class MemoryClient {
       throw new ClientTimeoutError(`${this.clientId}: ${name} timed out (the client is stuck since a broker restart)`);
     }
     const delay = this.owner.faults?.before?.(name, { process: this.owner.process, clientId: this.clientId });
-    if (typeof delay === 'number' && delay > 0) await this.broker.clock.sleep(delay);
+    if (typeof delay === 'number' && delay > 0) {
+      await this.broker.clock.sleep(delay);
+      // Frozen meanwhile (the delay is the caller's own, before the request leaves): the request
+      // goes out after the thaw, and sees the broker as it is then.
+      await this.owner.thawed;
+    }
     if (this.killed) return NEVER;
     const result = await body();
     this.owner.faults?.after?.(name, { process: this.owner.process, clientId: this.clientId });
+    // A process frozen while its request was served hears the answer after the thaw.
+    await this.owner.thawed;
+    if (this.killed) return NEVER;
     return result;
   }
 

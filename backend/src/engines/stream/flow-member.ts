@@ -44,6 +44,7 @@ import {
   OFFSET_INVALID,
   type RebalanceKind,
   type TopicPartition,
+  type TopicPartitionOffset,
   type TopicPartitionPosition,
 } from '../../runtime/log/port.ts';
 import { readToEnd } from './reader.ts';
@@ -60,6 +61,11 @@ const MAX_HELD_CHANGELOG_BYTES = 64 * 1024 * 1024;
 /** An assignment whose restore failed this many times in a row restarts the member instead. */
 const MAX_ASSIGN_ATTEMPTS = 5;
 const RESTORE_LOG_EVERY = 100_000;
+/**
+ * Stores record a commit checkpoint after a commit at most this often (one end-offsets request):
+ * a store reopened after a kill -9 then restores only the changelog written since.
+ */
+const STORE_CHECKPOINT_MS = 500;
 /** Longest wait for an earlier owner's transaction on the changelog to be over (see #awaitStableChangelog). */
 const STABLE_CHANGELOG_WAIT_MS = 40_000;
 /** An idle member checks this often that the group coordinator answers. */
@@ -137,6 +143,13 @@ export class FlowMember {
   readonly #standby: StandbyReplicas | undefined;
   /** When the last rebalance callback came (standbys wait for STANDBY_SETTLE_MS after it). */
   #lastRebalanceAt: number;
+  /** When the stores last recorded a commit checkpoint. */
+  #lastStoreCheckpoint = 0;
+  /** A commit since then that no commit checkpoint covers yet. */
+  #checkpointOwed = false;
+  /** prepare()'s connect (undefined again when it failed: nothing of it stays open). */
+  #preparing: Promise<void> | undefined;
+  #restoredRecords = 0;
   /** An assignment was restored once (standbys start after the first one). */
   #joined = false;
   #standbyRetryAt = 0;
@@ -217,14 +230,32 @@ export class FlowMember {
   }
 
   /** Joins the group; resolves once the first assignment is restored and running. */
+  /**
+   * Connects the member's clients (the producer and its transactions, the consumer) without
+   * joining the group: the engine does this while the status table catches up, so the join
+   * follows the catch-up at once. start() does it when it was not done.
+   */
+  prepare(): Promise<void> {
+    this.#preparing ??= (async () => {
+      try {
+        await this.#connectClients();
+        if (this.#stopping) throw new StoppedError();
+      } catch (error) {
+        // Nothing of a half-made member may stay behind (a connected consumer would stay in the group).
+        await this.#closeClients();
+        this.#preparing = undefined;
+        throw error;
+      }
+    })();
+    return this.#preparing;
+  }
+
+  /** Joins the group and runs; resolves once the first assignment is handled. */
   async start(): Promise<void> {
-    try {
-      await this.#connect();
-    } catch (error) {
-      // Nothing of a half-made member may stay behind (a connected consumer would stay in the group).
-      await this.#closeClients();
-      throw error;
-    }
+    await this.prepare();
+    // Its clocks start now, not when it was made: the status table's catch-up came in between.
+    this.#lastCommit = this.#lastProgress = this.#lastProbe = this.#lastRebalanceAt = this.#clock.now();
+    this.#subscribe();
     this.#loop = this.#run();
     await Promise.race([this.#assignedOnce, this.#loop]);
   }
@@ -232,6 +263,16 @@ export class FlowMember {
   /** Finishes the transaction, checkpoints and closes the stores, leaves the group. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    if (this.#loop === undefined) {
+      // Prepared (or being prepared, or not even that) but never started: only its clients to close.
+      const prepared = await this.#preparing?.then(
+        () => true,
+        () => false,
+      );
+      this.#preparing = undefined;
+      if (prepared === true) await this.#closeClients();
+      return;
+    }
     await this.#loop;
   }
 
@@ -280,6 +321,11 @@ export class FlowMember {
     return this.#standby?.lag() ?? 0;
   }
 
+  /** Changelog records applied by restores since the member started (assignments and recoveries). */
+  get restoredRecords(): number {
+    return this.#restoredRecords;
+  }
+
   /** Partitions taken over from a standby store with a position (restored from there, not from the start). */
   get standbyHandovers(): number {
     return this.#standbyHandovers;
@@ -305,7 +351,13 @@ export class FlowMember {
     return lag;
   }
 
+  /** New clients, connected, and the group joined (a member restarting after a failure). */
   async #connect(): Promise<void> {
+    await this.#connectClients();
+    this.#subscribe();
+  }
+
+  async #connectClients(): Promise<void> {
     const { flow, runtime, clients } = this.#o;
     const groupId = `${runtime.applicationId}-${flow.id}`;
     this.#phase = 'joining the consumer group';
@@ -332,8 +384,12 @@ export class FlowMember {
     await this.#producer.connect();
     await this.#guarantee.open(this.#producer);
     await this.#consumer.connect();
+  }
+
+  #subscribe(): void {
+    const { flow, runtime } = this.#o;
     this.#consumer.subscribe([flow.topics.main, flow.topics.trigger]);
-    this.#log.info({ groupId, guarantee: runtime.processingGuarantee }, 'joined consumer group');
+    this.#log.info({ groupId: `${runtime.applicationId}-${flow.id}`, guarantee: runtime.processingGuarantee }, 'joined consumer group');
   }
 
   #onRebalance(kind: RebalanceKind, partitions: TopicPartition[]): void {
@@ -399,6 +455,9 @@ export class FlowMember {
 
     const now = this.#clock.now();
     if (!holding) this.#tasks.punctuateDue(now);
+    // A drain by punctuation in handler mode writes nothing yet (its calls and held changelog
+    // records wait for the commit): the commit is owed all the same, and soon (rule 4).
+    if (this.#tasks.awaitingCommit) this.#dirty = true;
 
     const due =
       now - this.#lastCommit >= this.#o.runtime.commitIntervalMs ||
@@ -408,6 +467,9 @@ export class FlowMember {
     const lostQueued = this.#rebalances.some((rebalance) => rebalance.kind === 'lost');
     if (this.#dirty && due && !lostQueued) {
       await this.#commit();
+      await this.#checkpointStores();
+    } else if (!this.#dirty && this.#checkpointOwed && !lostQueued) {
+      await this.#checkpointStores(); // nothing written since the last commit: its state still holds
     }
     this.#lastProgress = this.#clock.now();
     this.#lastError = undefined;
@@ -507,6 +569,9 @@ export class FlowMember {
     await this.#tasks.runHandlers();
     await this.#flushOverflow();
     const offsets = [...this.#offsets.values()];
+    // The proof dates from before the request, not from its answer: a process frozen between the
+    // group's check and the answer must not count the freeze as time it owned its partitions.
+    const asked = this.#clock.now();
     const checked = await this.#guarantee.commit({
       producer: this.#producer,
       consumer: this.#consumer,
@@ -519,7 +584,7 @@ export class FlowMember {
       flushDelivered: () => this.#flushDelivered(),
       retrying: (operation) => this.#retrying(operation),
     });
-    if (checked) this.#committedAt = this.#clock.now();
+    if (checked) this.#committedAt = asked;
     this.#dirty = false;
     this.#writesSinceCommit = 0;
     this.#lastCommit = this.#clock.now();
@@ -542,6 +607,38 @@ export class FlowMember {
         if (errorKind(error) !== 'retriable' || attempt >= 5) throw error;
         this.#log.warn({ err: error, attempt }, 'commit failed with a retriable error; retrying');
       }
+    }
+  }
+
+  /**
+   * Right after a commit, before anything is written again: every write of the open tasks is in
+   * committed changelog records below the changelog's end, and (ownership proven) nobody else
+   * wrote there since, so each store records that end as its commit checkpoint, atomically with
+   * its content. An end read too early is only lower (a restore from it reads some records again).
+   */
+  async #checkpointStores(): Promise<void> {
+    const now = this.#clock.now();
+    this.#checkpointOwed = this.#tasks.size > 0;
+    if (this.#tasks.size === 0 || now - this.#lastStoreCheckpoint < STORE_CHECKPOINT_MS || !this.#ownershipProven()) return;
+    // The stores show changes whose changelog records or handler calls wait for the next commit.
+    if (this.#tasks.awaitingCommit) return;
+    this.#lastStoreCheckpoint = now;
+    this.#checkpointOwed = false;
+    const topic = this.flow.topics.changelog;
+    let ends: readonly TopicPartitionOffset[];
+    try {
+      ends = await this.#adminClient().listOffsets(this.#tasks.partitions().map((partition) => ({ topic, partition })), 'latest', true);
+    } catch (error) {
+      this.#log.debug({ err: error }, 'changelog end offsets unavailable: no commit checkpoint this time');
+      return;
+    }
+    // Proven again with the answer in hand: a member frozen (SIGSTOP) while it waited, and
+    // expired by the group meanwhile, hears an end that counts the next owner's records, which
+    // its store never applied; a checkpoint there would make a later restore skip them (found by
+    // the chaos run: a drain repeated under exactly_once).
+    if (!this.#ownershipProven()) return;
+    for (const end of ends) {
+      if (end.offset >= 0) this.#tasks.get(end.partition)?.store.commitCheckpoint(end.offset);
     }
   }
 
@@ -654,9 +751,10 @@ export class FlowMember {
 
   /**
    * STANDBY_REPLICAS=1: follows the changelog of every partition without a task here, once the
-   * group has been quiet for STANDBY_SETTLE_MS. A store closed without a checkpoint (partitions
-   * lost, a commit that failed, a restart) is wiped by the standby and read from the beginning,
-   * as a restore would; one checkpointed at a clean close is followed from there.
+   * group has been quiet for STANDBY_SETTLE_MS. A store abandoned (partitions lost, a commit
+   * that failed, a restart) is followed from its commit checkpoint, as a restore would, or wiped
+   * and read from the beginning when it has none; one checkpointed at a clean close is followed
+   * from there.
    */
   #followStandbys(): void {
     const standby = this.#standby;
@@ -692,9 +790,28 @@ export class FlowMember {
   async #restore(stores: ReadonlyMap<number, RestorableBufferStore>): Promise<number> {
     const topic = this.flow.topics.changelog;
     if (this.#guarantee.awaitsStableChangelog) await this.#awaitStableChangelog([...stores.keys()]);
-    const ranges = [];
+    const checkpoints = new Map<number, number>();
     for (const [partition, store] of stores) {
       const checkpoint = store.readCheckpoint();
+      if (checkpoint !== undefined) checkpoints.set(partition, checkpoint);
+    }
+    if (checkpoints.size > 0) {
+      // A checkpoint past the changelog's end (the topic was made again) or before its start
+      // (records deleted meanwhile) vouches for nothing: that store is restored in full.
+      const list = [...checkpoints.keys()].map((partition) => ({ topic, partition }));
+      const [starts, ends] = await Promise.all([this.#adminClient().listOffsets(list, 'earliest', false), this.#adminClient().listOffsets(list, 'latest', false)]);
+      for (const [partition, checkpoint] of checkpoints) {
+        const start = starts.find((o) => o.partition === partition)?.offset ?? 0;
+        const end = ends.find((o) => o.partition === partition)?.offset ?? Number.MAX_SAFE_INTEGER;
+        if (checkpoint > end || checkpoint < start) {
+          this.#log.warn({ partition, checkpoint, start, end }, 'store checkpoint outside the changelog: restoring in full');
+          checkpoints.delete(partition);
+        }
+      }
+    }
+    const ranges = [];
+    for (const [partition, store] of stores) {
+      const checkpoint = checkpoints.get(partition);
       if (checkpoint === undefined) store.clear();
       else store.writeCheckpoint(undefined);
       ranges.push({ topic, partition, from: checkpoint });
@@ -705,7 +822,7 @@ export class FlowMember {
     let nextLog = RESTORE_LOG_EVERY;
     try {
       await reader.connect();
-      await readToEnd(this.#adminClient(), reader, ranges, (messages) => {
+      const ends = await readToEnd(this.#adminClient(), reader, ranges, (messages) => {
         this.#lastProgress = this.#clock.now();
         for (const message of messages) {
           const key = message.key;
@@ -713,12 +830,19 @@ export class FlowMember {
           stores.get(message.partition)!.restore(typeof key === 'string' ? Buffer.from(key) : key, message.value);
         }
         records += messages.length;
+        this.#restoredRecords += messages.length;
         if (records >= nextLog) {
           nextLog += RESTORE_LOG_EVERY;
           this.#log.info({ topic, records }, 'restoring buffers from changelog');
         }
         if (this.#stopping) throw new StoppedError();
       }, this.#clock);
+      // Each store now holds its changelog up to at least the end read: a crash from here on
+      // restores only what is written after it.
+      for (const [partition, store] of stores) {
+        const end = ends.get(`${topic}:${partition}`);
+        if (end !== undefined && end >= 0) store.commitCheckpoint(end);
+      }
     } finally {
       await reader.disconnect();
     }
@@ -765,8 +889,12 @@ export class FlowMember {
     if (!this.#guarantee.trimNeedsOwnershipProof || this.#ownershipProven()) return; // exactly_once: the transaction fences the trim
     const positions = committed.filter((c) => c.offset !== undefined && c.offset >= 0).map((c) => ({ topic: c.topic, partition: c.partition, offset: c.offset! }));
     if (positions.length === 0) return; // nothing committed: nothing is trimmed
+    const asked = this.#clock.now();
     await this.#consumer.commit(positions);
-    this.#committedAt = this.#clock.now();
+    this.#committedAt = asked;
+    // The group took the commit, but the answer came too late to vouch for now (a freeze while it
+    // waited): the partitions may have moved meanwhile. Rejoin rather than trim.
+    if (!this.#ownershipProven()) throw new RestartMemberError('the commit proving ownership before a trim was answered too late; rejoining');
   }
 
   /**

@@ -184,6 +184,8 @@ export class StreamEngine implements FlowEngine {
     this.#producer = this.#newApiProducer();
     await this.#producer.connect();
 
+    // Each member connects its clients (producer, transactions, consumer) while its status table
+    // catches up, and joins the group only after: nothing is processed before the table is current.
     await Promise.all(
       [...this.#state.values()].map(async (state) => {
         const follower = new StatusFollower({
@@ -196,11 +198,6 @@ export class StreamEngine implements FlowEngine {
           ...(this.#options.statusReaderTuning === undefined ? {} : { readerTuning: this.#options.statusReaderTuning }),
         });
         state.follower = follower;
-        await follower.start();
-      }),
-    );
-    await Promise.all(
-      [...this.#state.values()].map(async (state) => {
         const member = new FlowMember({
           flow: state.flow,
           runtime,
@@ -211,7 +208,7 @@ export class StreamEngine implements FlowEngine {
           instanceId: this.#instanceId,
           sessionTimeoutMs: this.#options.sessionTimeoutMs ?? runtime.sessionTimeoutMs ?? 10_000,
           staticMembership: runtime.staticMembership === true,
-          statusLagMs: () => state.follower?.lag() ?? 0,
+          statusLagMs: () => follower.lag(),
           ...(this.#options.processor === undefined ? {} : { processor: this.#options.processor }),
           ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
           ...(this.#options.openStore === undefined ? {} : { openStore: this.#options.openStore }),
@@ -221,9 +218,13 @@ export class StreamEngine implements FlowEngine {
           onCommit: (ms) => this.#onCommit(ms),
         });
         state.member = member;
-        await member.start();
+        // Both settled before a failure is thrown: the teardown then closes whatever they opened.
+        const [caughtUp, prepared] = await Promise.allSettled([follower.start(), member.prepare()]);
+        if (caughtUp.status === 'rejected') throw caughtUp.reason;
+        if (prepared.status === 'rejected') throw prepared.reason;
       }),
     );
+    await Promise.all([...this.#state.values()].map((state) => state.member!.start()));
   }
 
   async stop(): Promise<void> {
