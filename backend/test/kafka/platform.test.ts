@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type ClientAdmin, ClientProducer } from '../../src/engines/kafka/client.ts';
+import { type ClientAdmin, type ClientConsumer, ClientProducer, LibrdkafkaClients } from '../../src/engines/kafka/client.ts';
 import { partitionForKey } from '../../src/runtime/partitioner.ts';
-import { CLIENT, connectAdmin, randomId, testProducer, TopicTail } from './support.ts';
+import { CLIENT, connectAdmin, randomId, sleep, testProducer, TopicTail } from './support.ts';
 
 describe('Kafka platform (issue 2)', () => {
   let admin: ClientAdmin;
@@ -116,6 +116,87 @@ describe('Kafka platform (issue 2)', () => {
     } finally {
       await committed.close();
       await uncommitted.close();
+    }
+  });
+  test('a group commit resolves once the group took it, and rejects when the group has moved on from the member', async () => {
+    // The runtime takes a resolved commit for proof that it still owns its partitions (it then
+    // checkpoints its stores at the changelog's end). A member fenced meanwhile must hear so:
+    // here a second member with the same group.instance.id (static membership) replaces it.
+    const topic = randomId('platform-commit');
+    topics.push(topic);
+    await admin.createTopics([{ name: topic, partitions: 1 }]);
+    const producer = await testProducer();
+    const produce = async (from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i++) producer.produce(topic, 0, Buffer.from('k'), Buffer.from(`v${i}`), Date.now(), []);
+      await producer.flush();
+    };
+    const clients = new LibrdkafkaClients({ ...CLIENT });
+    const groupId = randomId('platform-group');
+    const TOTAL = 2_000;
+    const early: number[] = []; // records a joining member read while it waited for its assignment
+    const join = async (clientId: string): Promise<ClientConsumer> => {
+      let assigned = false;
+      const consumer: ClientConsumer = clients.groupConsumer({
+        clientId,
+        groupId,
+        groupInstanceId: 'the-same-instance',
+        sessionTimeoutMs: 10_000,
+        onRebalance: (kind, partitions) => {
+          if (kind === 'assign') consumer.assign(partitions.map((p) => ({ topic: p.topic, partition: p.partition })));
+          else consumer.unassign();
+          assigned = kind === 'assign';
+        },
+      });
+      await consumer.connect();
+      consumer.subscribe([topic]);
+      const deadline = Date.now() + 30_000;
+      while (!assigned) {
+        assert.ok(Date.now() < deadline, `${clientId} was assigned the partition`);
+        early.push(...(await consumer.consume(10, 100)).messages.map((m) => m.offset));
+      }
+      return consumer;
+    };
+    await produce(0, 5);
+    const first = await join('first');
+    let second: ClientConsumer | undefined;
+    try {
+      const seen: number[] = early.splice(0);
+      const read = async (until: number): Promise<void> => {
+        const deadline = Date.now() + 10_000;
+        while (seen.length < until && Date.now() < deadline) seen.push(...(await first.consume(2, 200)).messages.map((m) => m.offset));
+      };
+      await read(2);
+      // Records arriving while the commit's answer is polled for are kept for the next consume.
+      const producing = (async () => {
+        // Pairs a few milliseconds apart: a commit's poll waiting for a record when its answer
+        // comes is still waiting when the next consume starts, and the pair lands on both.
+        for (let i = 5; i < TOTAL; i++) {
+          producer.produce(topic, 0, Buffer.from('k'), Buffer.from(`v${i}`), Date.now(), []);
+          if (i % 2 === 0) await sleep(4);
+        }
+        await producer.flush();
+      })();
+      // Committed again and again, each consume right after the commit resolves: none may
+      // overlap a poll of the commit's (its records would come after the consume's).
+      let last = 2;
+      for (; seen.length < TOTAL; last++) {
+        await first.commit([{ topic, partition: 0, offset: last }]);
+        await read(seen.length + 1);
+      }
+      last--;
+      await producing;
+      assert.deepEqual(seen, Array.from({ length: TOTAL }, (_, i) => i), 'every record once, in order, around the commits');
+      assert.deepEqual((await first.committed([{ topic, partition: 0 }])).map((c) => c.offset), [last], 'the commits took');
+      second = await join('second');
+      await sleep(500);
+      await assert.rejects(first.commit([{ topic, partition: 0, offset: last + 5 }]), 'a member the group replaced cannot commit');
+      assert.deepEqual((await second.committed([{ topic, partition: 0 }])).map((c) => c.offset), [last], 'the refused commit changed nothing');
+      await second.commit([{ topic, partition: 0, offset: last + 1 }]);
+      assert.deepEqual((await second.committed([{ topic, partition: 0 }])).map((c) => c.offset), [last + 1]);
+    } finally {
+      await producer.disconnect();
+      await first.disconnect();
+      await second?.disconnect();
     }
   });
 });

@@ -52,6 +52,9 @@ const CLOSE_IDLE_MS = TIMEOUT_MS + DEADLINE_MARGIN_MS;
 const CLOSE_MS = 10_000;
 /** How long a consumer lent to a producer's transaction call counts as in use (see lend). */
 const LEND_MS = 1_000;
+/** While a commit's answer is awaited: each poll that serves it waits at most this long, takes at most SERVE_BATCH records. */
+const SERVE_POLL_MS = 2;
+const SERVE_BATCH = 500;
 
 /** Settings passed to librdkafka as they are (see librdkafka's CONFIGURATION.md). */
 export type ClientConfig = Record<string, string | number | boolean>;
@@ -151,6 +154,10 @@ class Lifecycle {
 
   constructor(name: string) {
     this.#name = name;
+  }
+
+  get name(): string {
+    return this.#name;
   }
 
   get open(): boolean {
@@ -266,12 +273,23 @@ export class ClientConsumer implements LogConsumer {
   readonly #consumer: KafkaConsumer;
   readonly #life: Lifecycle;
   #eofs: TopicPartitionOffset[] = [];
+  /**
+   * Records polled while a commit's answer was awaited (see commit), handed out first by the
+   * next consume. Dropped when the assignment changes or a partition is sought: the group or
+   * the seek fetches them again from the committed or sought offset.
+   */
+  #stash: Message[] = [];
+  /** One per commit sent, oldest first: librdkafka answers commits in the order they were sent. */
+  #commitAnswers: ((error: LibrdKafkaError | null) => void)[] = [];
 
   constructor(config: ClientConfig, onRebalance?: (kind: RebalanceKind, partitions: TopicPartition[]) => void, onError?: (error: LibrdKafkaError) => void) {
     this.#life = new Lifecycle(`consumer ${String(config['client.id'] ?? '')}`);
-    const conf: ClientConfig & { rebalance_cb?: unknown } = { 'enable.auto.commit': false, ...config };
+    const conf: ClientConfig & { rebalance_cb?: unknown; offset_commit_cb?: unknown } = { 'enable.auto.commit': false, ...config };
+    // The group's answer to each commit (the binding's commitCb only says it was queued).
+    conf.offset_commit_cb = (error: LibrdKafkaError | undefined) => this.#commitAnswers.shift()?.(error ?? null);
     if (onRebalance !== undefined) {
       conf.rebalance_cb = (error: LibrdKafkaError, partitions: TopicPartition[]) => {
+        this.#stash = [];
         if (!this.#life.open) {
           // Closing: the group takes the partitions back; the owner has closed its tasks already.
           // The binding allows unassign while it closes and refuses it (an error, no crash) after.
@@ -346,17 +364,24 @@ export class ClientConsumer implements LogConsumer {
 
   assign(partitions: readonly TopicPartitionPosition[]): void {
     this.#life.check('assign');
+    this.#stash = [];
     this.#consumer.assign(partitions.map((p) => (p.offset === undefined ? { topic: p.topic, partition: p.partition } : { topic: p.topic, partition: p.partition, offset: p.offset })) as Assignment[]);
   }
 
   unassign(): void {
     this.#life.check('unassign');
+    this.#stash = [];
     this.#consumer.unassign();
   }
 
   /** Waits at most `timeoutMs` for the first message, then takes what is ready, up to `max`. */
   consume(max: number, timeoutMs: number): Promise<ConsumedBatch> {
     this.#life.check('consume');
+    if (this.#stash.length > 0) {
+      const eofs = this.#eofs;
+      this.#eofs = [];
+      return Promise.resolve({ messages: this.#stash.splice(0, max).map(toInputRecord), eofs });
+    }
     this.#consumer.setDefaultConsumeTimeout(timeoutMs);
     return this.#life.call<Message[]>('consume', timeoutMs + TIMEOUT_MS, (done) => this.#consumer.consume(max, done)).then(
       (messages) => {
@@ -372,6 +397,7 @@ export class ClientConsumer implements LogConsumer {
   }
 
   seek(partition: TopicPartitionOffset): Promise<void> {
+    if (this.#stash.length > 0) this.#stash = this.#stash.filter((m) => m.topic !== partition.topic || m.partition !== partition.partition);
     return this.#life.call('seek', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => this.#consumer.seek(partition, TIMEOUT_MS, done));
   }
 
@@ -395,9 +421,58 @@ export class ClientConsumer implements LogConsumer {
     return this.#life.call('committed', timeoutMs + DEADLINE_MARGIN_MS, (done) => this.#consumer.committed(partitions, timeoutMs, done));
   }
 
+  /**
+   * Resolves once the group coordinator took the offsets; rejects with its error (a member the
+   * group has moved on from: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION). The binding's commitCb
+   * reports only that the commit was queued (found by the chaos run: a member thawed after
+   * SIGSTOP took its refused commit for proof that it still owned its partitions). The answer
+   * comes through the consumer's queue, ahead of any record, so it is polled for here.
+   */
   commit(offsets: TopicPartitionOffset[]): Promise<void> {
     const consumer = this.#consumer as unknown as { commitCb(o: TopicPartitionOffset[], cb: (e: LibrdKafkaError | null) => void): void };
-    return this.#life.call('commit', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => consumer.commitCb(offsets, done));
+    const deadline = Date.now() + TIMEOUT_MS;
+    return this.#life.call('commit', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => {
+      let answer: { error: LibrdKafkaError | null } | undefined;
+      const onAnswer = (error: LibrdKafkaError | null): void => {
+        answer = { error };
+      };
+      this.#commitAnswers.push(onAnswer);
+      consumer.commitCb(offsets, (error) => {
+        if (error) {
+          // Not queued: no answer will come for it.
+          this.#commitAnswers.splice(this.#commitAnswers.indexOf(onAnswer), 1);
+          done(error);
+          return;
+        }
+        // Settled only once the polling has stopped: a poll still running when the next consume
+        // starts would hand its records over after that consume's (found by the chaos run).
+        void this.#serveUntil(() => answer !== undefined, deadline).then((served) => {
+          // Unanswered: the answer, when it comes, finds this one in the queue and is dropped.
+          if (served) done(answer!.error);
+          else done(new ClientTimeoutError(`${this.#life.name}: commit not answered within ${TIMEOUT_MS} ms`));
+        });
+      });
+    });
+  }
+
+  /** Polls (keeping what it gets for the next consume) until `answered` or the deadline. */
+  async #serveUntil(answered: () => boolean, deadline: number): Promise<boolean> {
+    while (!answered()) {
+      if (!this.#life.open || !this.#consumer.isConnected() || Date.now() >= deadline) return false;
+      const polled = await new Promise<Message[] | undefined>((resolve) => {
+        try {
+          this.#consumer.setDefaultConsumeTimeout(SERVE_POLL_MS);
+          this.#consumer.consume(SERVE_BATCH, (error, messages) => resolve(error ? undefined : messages));
+        } catch {
+          resolve(undefined);
+        }
+      });
+      if (polled === undefined) await sleep(SERVE_POLL_MS);
+      else for (const message of polled) this.#stash.push(message);
+      // The answer crosses into JavaScript through the binding's async handle: let it run.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return true;
   }
 
   /** Cached high watermark (updated by fetches), or undefined when not known yet. */

@@ -637,6 +637,7 @@ export class FlowMember {
     // its store never applied; a checkpoint there would make a later restore skip them (found by
     // the chaos run: a drain repeated under exactly_once).
     if (!this.#ownershipProven()) return;
+    this.#log.debug({ ends: Object.fromEntries(ends.map((e) => [e.partition, e.offset])), sinceCommitMs: this.#clock.now() - this.#committedAt }, 'commit checkpoints');
     for (const end of ends) {
       if (end.offset >= 0) this.#tasks.get(end.partition)?.store.commitCheckpoint(end.offset);
     }
@@ -817,6 +818,7 @@ export class FlowMember {
       ranges.push({ topic, partition, from: checkpoint });
     }
     if (ranges.length === 0) return 0;
+    this.#log.info({ from: Object.fromEntries(ranges.map((r) => [r.partition, r.from ?? 'beginning'])) }, 'restoring from changelog offsets');
     const reader = this.#o.clients.reader({ clientId: `${topic}-restore-${this.#o.instanceId}` });
     let records = 0;
     let nextLog = RESTORE_LOG_EVERY;
@@ -843,6 +845,7 @@ export class FlowMember {
         const end = ends.get(`${topic}:${partition}`);
         if (end !== undefined && end >= 0) store.commitCheckpoint(end);
       }
+      this.#log.debug({ ends: Object.fromEntries(ends), records }, 'restored to changelog offsets');
     } finally {
       await reader.disconnect();
     }
@@ -871,6 +874,7 @@ export class FlowMember {
       }
     }
     const partitions = this.#tasks.partitions();
+    if (ends.size > 0) this.#log.debug({ ends: Object.fromEntries(ends) }, 'clean-close checkpoints');
     this.#tasks.closeAll(ends);
     this.#log.info({ partitions, checkpointed: ends.size > 0 }, 'tasks closed');
     this.#offsets.clear();
