@@ -637,10 +637,10 @@ export class FlowMember {
     // its store never applied; a checkpoint there would make a later restore skip them (found by
     // the chaos run: a drain repeated under exactly_once).
     if (!this.#ownershipProven()) return;
-    this.#log.debug({ ends: Object.fromEntries(ends.map((e) => [e.partition, e.offset])), sinceCommitMs: this.#clock.now() - this.#committedAt }, 'commit checkpoints');
     for (const end of ends) {
       if (end.offset >= 0) this.#tasks.get(end.partition)?.store.commitCheckpoint(end.offset);
     }
+    this.#log.debug({ ends: Object.fromEntries(ends.map((e) => [e.partition, e.offset])), sinceCommitMs: this.#clock.now() - this.#committedAt }, 'commit checkpoints');
   }
 
   /**
