@@ -51,6 +51,11 @@ export interface LogConsumer {
   position(partitions?: TopicPartition[]): TopicPartitionPosition[];
   /** The group's committed offsets (stable: pending transactional offsets are waited for). */
   committed(partitions: TopicPartition[], timeoutMs?: number): Promise<TopicPartitionPosition[]>;
+  /**
+   * Resolves once the group coordinator has taken the offsets, checked against this member's
+   * generation; rejects with its answer otherwise (GENERATION: the group moved on). The runtime
+   * takes a resolved commit for proof that it owned its partitions when it asked.
+   */
   commit(offsets: TopicPartitionOffset[]): Promise<void>;
   /** High watermark seen by the last fetches, undefined when not known yet. */
   cachedEndOffset(topic: string, partition: number): number | undefined;
