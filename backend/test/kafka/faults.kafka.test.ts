@@ -271,7 +271,8 @@ describe('Kafka faults (a broker of its own)', () => {
       // call under way when /ready turned 503, then the revocation's commit, can take ~70 s in the
       // worst case before the tasks close; 60 s was tighter than that and failed once under CI load.
       await until('a key list without every partition', async () => (keys = await bufferedKeys()).incomplete === true, 120_000).catch((error: Error) => {
-        throw new Error(`${error.message}; last answer ${JSON.stringify(keys)}`);
+        // The service's own account (warnings and errors) of what it was doing meanwhile.
+        throw new Error(`${error.message}; last answer ${JSON.stringify(keys)}; service log (tail):\n${stderr.slice(-6000)}${stdout.slice(-6000)}`);
       });
       assert.ok((keys.missingPartitions as number[]).length > 0);
 
