@@ -181,6 +181,8 @@ describe('Kafka platform (issue 2)', () => {
       let last = 2;
       for (; seen.length < TOTAL; last++) {
         await first.commit([{ topic, partition: 0, offset: last }]);
+        // Records the commit polled and kept are not handed out yet: the position says so.
+        assert.equal(first.position([{ topic, partition: 0 }])[0]!.offset, seen.length, 'position: the next record to hand out');
         await read(seen.length + 1);
       }
       last--;

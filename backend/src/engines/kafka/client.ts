@@ -417,9 +417,15 @@ export class ClientConsumer implements LogConsumer {
     this.#consumer.resume(partitions);
   }
 
+  /** Next offset to hand out per partition: records polled for a commit's answer and kept (see commit) are not handed out yet. */
   position(partitions?: TopicPartition[]): TopicPartitionOffset[] {
     this.#life.check('position');
-    return this.#consumer.position(partitions);
+    const positions = this.#consumer.position(partitions);
+    if (this.#stash.length === 0) return positions;
+    return positions.map((position) => {
+      const kept = this.#stash.find((m) => m.topic === position.topic && m.partition === position.partition);
+      return kept === undefined ? position : { ...position, offset: kept.offset };
+    });
   }
 
   /** Committed offsets of the group (OFFSET_INVALID where none). */
