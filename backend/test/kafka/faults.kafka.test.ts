@@ -279,7 +279,7 @@ describe('Kafka faults (a broker of its own)', () => {
       const started = Date.now();
       child.kill('SIGTERM');
       const stopped = await Promise.race([exited.then(() => true), sleep(25_000).then(() => false)]);
-      assert.ok(stopped, `still alive ${Date.now() - started} ms after SIGTERM: ${stderr.slice(-800)}`);
+      assert.ok(stopped, `still alive ${Date.now() - started} ms after SIGTERM: ${stderr.slice(-800)}; service log (tail):\n${stdout.slice(-6000)}`);
       assert.ok(Date.now() - started < 17_000, `stopped ${Date.now() - started} ms after SIGTERM`);
     } finally {
       child.kill('SIGKILL');

@@ -288,11 +288,15 @@ export class ClientConsumer implements LogConsumer {
   /** One per commit sent, oldest first: librdkafka answers commits in the order they were sent. */
   #commitAnswers: ((error: LibrdKafkaError | null) => void)[] = [];
 
-  constructor(config: ClientConfig, onRebalance?: (kind: RebalanceKind, partitions: TopicPartition[]) => void, onError?: (error: LibrdKafkaError) => void) {
+  readonly #commits: boolean;
+
+  constructor(config: ClientConfig, onRebalance?: (kind: RebalanceKind, partitions: TopicPartition[]) => void, onError?: (error: LibrdKafkaError) => void, commits = onRebalance !== undefined) {
     this.#life = new Lifecycle(`consumer ${String(config['client.id'] ?? '')}`);
     const conf: ClientConfig & { rebalance_cb?: unknown; offset_commit_cb?: unknown } = { 'enable.auto.commit': false, ...config };
-    // The group's answer to each commit (the binding's commitCb only says it was queued).
-    conf.offset_commit_cb = (error: LibrdKafkaError | undefined) => this.#commitAnswers.shift()?.(error ?? null);
+    // The group's answer to each commit (the binding's commitCb only says it was queued). Only
+    // where commits are made: a client that never commits keeps librdkafka's callbacks as before.
+    this.#commits = commits;
+    if (commits) conf.offset_commit_cb = (error: LibrdKafkaError | undefined) => this.#commitAnswers.shift()?.(error ?? null);
     if (onRebalance !== undefined) {
       conf.rebalance_cb = (error: LibrdKafkaError, partitions: TopicPartition[]) => {
         this.#stash = [];
@@ -442,6 +446,7 @@ export class ClientConsumer implements LogConsumer {
    */
   commit(offsets: TopicPartitionOffset[]): Promise<void> {
     const consumer = this.#consumer as unknown as { commitCb(o: TopicPartitionOffset[], cb: (e: LibrdKafkaError | null) => void): void };
+    if (!this.#commits) return Promise.reject(new Error(`${this.#life.name}: created with commits: false, it cannot commit`));
     const deadline = Date.now() + TIMEOUT_MS;
     return this.#life.call('commit', TIMEOUT_MS + DEADLINE_MARGIN_MS, (done) => {
       let answer: { error: LibrdKafkaError | null } | undefined;
@@ -968,6 +973,7 @@ export class LibrdkafkaClients implements LogClients {
       },
       options.onRebalance,
       options.onError,
+      options.commits ?? true,
     );
   }
 

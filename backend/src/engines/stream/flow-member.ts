@@ -372,6 +372,7 @@ export class FlowMember {
       sessionTimeoutMs: this.#o.sessionTimeoutMs,
       onRebalance: (kind, partitions) => this.#onRebalance(kind, partitions),
       onError: (error) => this.#log.warn({ err: error }, 'consumer error'),
+      commits: this.#guarantee.name === 'at_least_once', // exactly_once commits offsets in its transactions
     });
     this.#producer = clients.producer({
       clientId: `${this.#o.memberClientId}/${flow.id}`,

@@ -118,6 +118,8 @@ export interface GroupConsumerOptions {
   /** Called at any await of the owner: queue, do not act. */
   readonly onRebalance: (kind: RebalanceKind, partitions: TopicPartition[]) => void;
   readonly onError?: (error: unknown) => void;
+  /** False: this member never calls commit (exactly_once commits through the producer's transaction). Default true. */
+  readonly commits?: boolean;
 }
 
 export interface ReaderOptions {
