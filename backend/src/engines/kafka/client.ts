@@ -290,7 +290,7 @@ export class ClientConsumer implements LogConsumer {
 
   readonly #commits: boolean;
 
-  constructor(config: ClientConfig, onRebalance?: (kind: RebalanceKind, partitions: TopicPartition[]) => void, onError?: (error: LibrdKafkaError) => void, commits = onRebalance !== undefined) {
+  constructor(config: ClientConfig, onRebalance?: (kind: RebalanceKind, partitions: TopicPartition[]) => void, onError?: (error: LibrdKafkaError) => void, commits = true) {
     this.#life = new Lifecycle(`consumer ${String(config['client.id'] ?? '')}`);
     const conf: ClientConfig & { rebalance_cb?: unknown; offset_commit_cb?: unknown } = { 'enable.auto.commit': false, ...config };
     // The group's answer to each commit (the binding's commitCb only says it was queued). Only
